@@ -1,0 +1,149 @@
+"""Immediate feedback for exercises: ``check(name, answer)`` prints ✅ or ❌ with a hint.
+
+A check knows how to get the reference answer from mednotes itself, and how to compare.
+An answer may be a value, or a function that the check calls on its own test inputs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import numpy as np
+import torch
+
+
+@dataclass(frozen=True)
+class Check:
+    """One exercise check: the reference, the inputs to try a function on, and a hint."""
+
+    reference: Callable[..., Any]
+    hint: str
+    cases: tuple[tuple, ...] = ((),)
+    rtol: float = 1e-5
+    atol: float = 1e-6
+
+
+def _to_array(value) -> np.ndarray:
+    if isinstance(value, torch.Tensor):
+        value = value.detach().cpu().numpy()
+    return np.asarray(value, dtype=np.float64)
+
+
+def _close(got, expected, check: Check) -> tuple[bool, str]:
+    try:
+        got_arr = _to_array(got)
+    except (TypeError, ValueError):
+        return False, f"expected a number or array, got {type(got).__name__}"
+    want = _to_array(expected)
+    if got_arr.shape != want.shape:
+        return False, f"shape {got_arr.shape} where {want.shape} was expected"
+    if not np.allclose(got_arr, want, rtol=check.rtol, atol=check.atol, equal_nan=False):
+        worst = float(np.max(np.abs(got_arr - want))) if want.size else 0.0
+        return False, f"values differ from the reference (largest difference {worst:.3g})"
+    return True, ""
+
+
+def _ct_raw_and_rescale():
+    from mednotes.data import ct_slice
+
+    hu, meta = ct_slice()
+    slope, intercept = meta["rescale"]
+    return ((hu - intercept) / slope).round(), slope, intercept
+
+
+def _register() -> dict[str, Check]:
+    from mednotes.data import window
+
+    raw, slope, intercept = _ct_raw_and_rescale()
+    return {
+        "hu_from_raw": Check(
+            reference=lambda stored, s, b: stored * s + b,
+            cases=((raw, slope, intercept), (torch.tensor([0.0, 1000.0, 2024.0]), 1.0, -1024.0),
+                   (torch.tensor([10.0, 20.0]), 0.5, -100.0)),
+            hint="HU = stored value × RescaleSlope + RescaleIntercept, element by element.",
+        ),
+        "window": Check(
+            reference=lambda hu, c, w: window(hu, c, w),
+            cases=((torch.tensor([-1000.0, -160.0, 40.0, 240.0, 2000.0]), 40.0, 400.0),
+                   (torch.linspace(-100, 200, 7), 50.0, 100.0)),
+            hint="Map [centre − width/2, centre + width/2] linearly to [0, 1], then clip "
+                 "values outside the window to 0 and 1 (torch.clamp).",
+        ),
+        "water_hu": Check(reference=lambda: 0.0, atol=0.5,
+                          hint="Hounsfield units are defined so that water reads exactly 0."),
+        "air_hu": Check(reference=lambda: -1000.0, atol=0.5,
+                        hint="Air attenuates almost nothing: the scale puts it at −1000."),
+    }
+
+
+CHECKS: dict[str, Check] = {}
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """The outcome of :func:`~mednotes.course.check`; true when the answer passed."""
+
+    name: str
+    passed: bool
+    reason: str = ""
+
+    def __bool__(self) -> bool:
+        return self.passed
+
+    def _ipython_display_(self) -> None:
+        """Show nothing in a notebook: check() has already printed the verdict."""
+
+
+def _checks() -> dict[str, Check]:
+    # Built on first use: the references load images, which import time should not pay for.
+    if not CHECKS:
+        CHECKS.update(_register())
+    return CHECKS
+
+
+def check(name: str, answer: Any) -> Verdict:
+    """Compare ``answer`` with the reference for exercise ``name``; print a verdict.
+
+    Args:
+        name: the exercise's check name (see ``mednotes.course.CHECKS``).
+        answer: a value, or a function that will be called on the check's test inputs.
+
+    Returns:
+        A :class:`~mednotes.course.checks.Verdict`, true when the answer matches the reference (a notebook shows only
+        the printed line).
+
+    Explained in: every hands-on practice.
+
+    Example:
+        >>> check("water_hu", 0)
+        ✅ water_hu: correct.
+        Verdict(name='water_hu', passed=True, reason='')
+        >>> bool(check("air_hu", 0))
+        ❌ air_hu: values differ from the reference (largest difference 1e+03).
+           Hint: Air attenuates almost nothing: the scale puts it at −1000.
+        False
+    """
+    checks = _checks()
+    if name not in checks:
+        raise ValueError(f"unknown check {name!r}; known checks: {', '.join(sorted(checks))}")
+    spec = checks[name]
+    ok, why = True, ""
+    for args in spec.cases:
+        expected = spec.reference(*args)
+        try:
+            got = answer(*args) if callable(answer) else answer
+        except NotImplementedError:
+            ok, why = False, "not implemented yet: replace the `raise NotImplementedError` line"
+            break
+        except Exception as err:  # the student's code failed: report it as a verdict
+            ok, why = False, f"your code raised {type(err).__name__}: {err}"
+            break
+        ok, why = _close(got, expected, spec)
+        if not ok:
+            break
+    if ok:
+        print(f"✅ {name}: correct.")
+    else:
+        print(f"❌ {name}: {why}.\n   Hint: {spec.hint}")
+    return Verdict(name, ok, why)

@@ -1,0 +1,34 @@
+"""Every book notebook executes; the table of contents and the notebooks agree."""
+
+from __future__ import annotations
+
+import pytest
+
+from notebooks import ROOT, execute, toc_files
+
+BOOK_NOTEBOOKS = sorted((ROOT / "book").rglob("*.ipynb"))
+EXERCISES = sorted((ROOT / "exercises").glob("*.ipynb"))
+
+
+def test_every_notebook_is_in_the_table_of_contents():
+    listed = set(toc_files())
+    missing = [str(p.relative_to(ROOT)) for p in BOOK_NOTEBOOKS + EXERCISES if p not in listed]
+    assert not missing, f"not in _toc.yml: {missing}"
+
+
+@pytest.mark.parametrize("path", BOOK_NOTEBOOKS, ids=lambda p: p.stem)
+def test_chapters_are_committed_without_outputs(path):
+    import nbformat
+
+    notebook = nbformat.read(path, as_version=4)
+    stored = [i for i, c in enumerate(notebook.cells) if c.get("outputs")]
+    assert not stored, f"{path.name}: cells {stored} hold outputs; the build executes chapters"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("path", BOOK_NOTEBOOKS, ids=lambda p: p.stem)
+def test_chapter_executes(path):
+    notebook, seconds = execute(path)
+    errors = [o for c in notebook.cells for o in c.get("outputs", []) if o.output_type == "error"]
+    assert not errors
+    print(f"{path.name}: executed in {seconds:.1f} s")
