@@ -70,10 +70,20 @@ def imshow(ax, image, *, kind: str = "anatomy", title: str | None = None,
     return shown
 
 
-def image_grid(images: Sequence, titles: Sequence[str] | None = None, *, kind="anatomy",
+def image_grid(images: Sequence, titles: Sequence[str] | None = None, *,
+               kind: str | Sequence[str] = "anatomy",
                ncols: int | None = None, size: float = 3.0, colorbar: str | None = None,
                suptitle: str | None = None):
     """Show several images side by side in the house style; returns the figure.
+
+    Args:
+        images: 2D or colour images (tensors or arrays).
+        titles: one title per image.
+        kind: the colour map kind for all panels, or one per panel (see :func:`imshow`).
+        ncols: panels per row; all in one row by default.
+        size: inches per panel.
+        colorbar: label of a colour bar for each grey-valued panel, or None.
+        suptitle: a title over the whole figure.
 
     Example:
         >>> fig = image_grid([torch.rand(8, 8), torch.rand(8, 8)], ["a", "b"])
@@ -86,12 +96,16 @@ def image_grid(images: Sequence, titles: Sequence[str] | None = None, *, kind="a
         raise ValueError("images must hold at least one image")
     if titles is not None and len(titles) != len(images):
         raise ValueError(f"titles has {len(titles)} entries, images has {len(images)}")
+    kinds = [kind] * len(images) if isinstance(kind, str) else list(kind)
+    if len(kinds) != len(images):
+        raise ValueError(f"kind has {len(kinds)} entries, images has {len(images)}")
     ncols = ncols or len(images)
     nrows = -(-len(images) // ncols)
     fig, axes = plt.subplots(nrows, ncols, figsize=(size * ncols, size * nrows), squeeze=False)
     for i, ax in enumerate(axes.flat):
         if i < len(images):
-            imshow(ax, images[i], kind=kind, title=titles[i] if titles else None, colorbar=colorbar)
+            imshow(ax, images[i], kind=kinds[i], title=titles[i] if titles else None,
+                   colorbar=colorbar)
         else:
             ax.axis("off")
     if suptitle:
