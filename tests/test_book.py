@@ -32,3 +32,16 @@ def test_chapter_executes(path):
     errors = [o for c in notebook.cells for o in c.get("outputs", []) if o.output_type == "error"]
     assert not errors
     print(f"{path.name}: executed in {seconds:.1f} s")
+
+
+@pytest.mark.parametrize("path", BOOK_NOTEBOOKS + EXERCISES, ids=lambda p: p.stem)
+def test_notebooks_install_mednotes_from_the_configured_repository(path):
+    """Colab and Binder readers need the first code cell to install mednotes when missing."""
+    import nbformat
+    import yaml
+
+    url = yaml.safe_load((ROOT / "_config.yml").read_text())["repository"]["url"]
+    notebook = nbformat.read(path, as_version=4)
+    first = next(c for c in notebook.cells if c.cell_type == "code")
+    assert "import mednotes" in first.source and f"git+{url}" in first.source
+    assert "remove-cell" in first.metadata.get("tags", []), "the install cell is for notebooks only"
