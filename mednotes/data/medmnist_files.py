@@ -1,0 +1,223 @@
+"""A reader for MedMNIST ``.npz`` files that the user has downloaded: the library never downloads.
+
+MedMNIST (Yang et al., 2023, *Scientific Data* 10:41) is a collection of small, standardised
+biomedical classification datasets: 2D images of 28×28 (and 64, 128, 224 in MedMNIST+) and
+3D volumes of 28³ (and 64³). Each dataset is one file ``<name>.npz`` (28 pixels) or
+``<name>_<size>.npz`` holding ``train_images``, ``train_labels``, ``val_images``,
+``val_labels``, ``test_images`` and ``test_labels``; images are uint8, labels are
+``(N, 1)`` class indices or ``(N, k)`` 0/1 flags for the multi-label ChestMNIST.
+Get the files from the MedMNIST website (https://medmnist.com) or its Zenodo record and
+put them in one folder. Class names and tasks below follow MedMNIST's own ``INFO`` table.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import NamedTuple
+
+import numpy as np
+import torch
+
+from mednotes.data.synthetic import SeededDataset
+
+SPLITS = ("train", "val", "test")
+
+
+class Info(NamedTuple):
+    dim: int  # 2 or 3
+    task: str
+    labels: tuple[str, ...]
+
+
+_ORGANS = ("bladder", "femur-left", "femur-right", "heart", "kidney-left", "kidney-right",
+           "liver", "lung-left", "lung-right", "pancreas", "spleen")
+
+DATASETS: dict[str, Info] = {
+    "pathmnist": Info(2, "multi-class", (
+        "adipose", "background", "debris", "lymphocytes", "mucus", "smooth muscle",
+        "normal colon mucosa", "cancer-associated stroma",
+        "colorectal adenocarcinoma epithelium")),
+    "chestmnist": Info(2, "multi-label, binary-class", (
+        "atelectasis", "cardiomegaly", "effusion", "infiltration", "mass", "nodule",
+        "pneumonia", "pneumothorax", "consolidation", "edema", "emphysema", "fibrosis",
+        "pleural", "hernia")),
+    "dermamnist": Info(2, "multi-class", (
+        "actinic keratoses and intraepithelial carcinoma", "basal cell carcinoma",
+        "benign keratosis-like lesions", "dermatofibroma", "melanoma", "melanocytic nevi",
+        "vascular lesions")),
+    "octmnist": Info(2, "multi-class", (
+        "choroidal neovascularization", "diabetic macular edema", "drusen", "normal")),
+    "pneumoniamnist": Info(2, "binary-class", ("normal", "pneumonia")),
+    "retinamnist": Info(2, "ordinal-regression", ("0", "1", "2", "3", "4")),
+    "breastmnist": Info(2, "binary-class", ("malignant", "normal, benign")),
+    "bloodmnist": Info(2, "multi-class", (
+        "basophil", "eosinophil", "erythroblast",
+        "immature granulocytes(myelocytes, metamyelocytes and promyelocytes)", "lymphocyte",
+        "monocyte", "neutrophil", "platelet")),
+    "tissuemnist": Info(2, "multi-class", (
+        "Collecting Duct, Connecting Tubule", "Distal Convoluted Tubule",
+        "Glomerular endothelial cells", "Interstitial endothelial cells", "Leukocytes",
+        "Podocytes", "Proximal Tubule Segments", "Thick Ascending Limb")),
+    "organamnist": Info(2, "multi-class", _ORGANS),
+    "organcmnist": Info(2, "multi-class", _ORGANS),
+    "organsmnist": Info(2, "multi-class", _ORGANS),
+    "organmnist3d": Info(3, "multi-class", (  # MedMNIST lists the 3D organs in this order
+        "liver", "kidney-right", "kidney-left", "femur-right", "femur-left", "bladder",
+        "heart", "lung-right", "lung-left", "spleen", "pancreas")),
+    "nodulemnist3d": Info(3, "binary-class", ("benign", "malignant")),
+    "adrenalmnist3d": Info(3, "binary-class", ("normal", "hyperplasia")),
+    "fracturemnist3d": Info(3, "multi-class", (
+        "buckle rib fracture", "nondisplaced rib fracture", "displaced rib fracture")),
+    "vesselmnist3d": Info(3, "binary-class", ("vessel", "aneurysm")),
+    "synapsemnist3d": Info(3, "binary-class", ("inhibitory synapse", "excitatory synapse")),
+}
+
+SIZES = {2: (28, 64, 128, 224), 3: (28, 64)}
+
+
+def medmnist_path(name: str, root, size: int = 28) -> Path:
+    """Where :func:`medmnist` expects the file: ``root/name.npz`` or ``root/name_<size>.npz``.
+
+    Example:
+        >>> medmnist_path("pathmnist", "data", size=64).as_posix()
+        'data/pathmnist_64.npz'
+    """
+    key = _check_name(name)
+    dim = DATASETS[key].dim
+    if size not in SIZES[dim]:
+        raise ValueError(
+            f"size must be one of {SIZES[dim]} for the {dim}D dataset {key}, got {size!r}")
+    return Path(root) / (f"{key}.npz" if size == 28 else f"{key}_{size}.npz")
+
+
+def _check_name(name) -> str:
+    if not isinstance(name, str):
+        raise TypeError(f"name must be a str such as 'pathmnist', got {type(name).__name__}")
+    key = name.strip().lower()
+    if key not in DATASETS:
+        raise ValueError(f"unknown MedMNIST name {name!r}; valid names: {', '.join(DATASETS)}")
+    return key
+
+
+class MedMNIST(SeededDataset):
+    """One split of a MedMNIST dataset read from its ``.npz`` file; see :func:`medmnist`."""
+
+    def __init__(self, name: str, root, split: str = "train", *, size: int = 28,
+                 transform=None, seed: int = 0):
+        key = _check_name(name)
+        if split not in SPLITS:
+            raise ValueError(f"split must be one of {', '.join(SPLITS)}, got {split!r}")
+        path = medmnist_path(key, root, size)
+        if not path.is_file():
+            raise FileNotFoundError(
+                f"MedMNIST file not found: {path}. mednotes never downloads data: download "
+                f"{path.name} yourself (https://medmnist.com, or the MedMNIST Zenodo record) "
+                f"and put it in {Path(root)}")
+        info = DATASETS[key]
+        with np.load(path) as archive:
+            missing = [k for k in (f"{split}_images", f"{split}_labels") if k not in archive]
+            if missing:
+                raise ValueError(f"{path} has no array {missing[0]!r}; it holds "
+                                 f"{', '.join(sorted(archive.files)) or 'nothing'}")
+            images = archive[f"{split}_images"]
+            labels = archive[f"{split}_labels"]
+        self.images, self.labels = _validate(path, split, info, images, labels)
+        super().__init__(len(self.images), seed, transform)
+        self.name, self.split, self.size = key, split, size
+        self.classes = info.labels
+        self.task = info.task
+        self.multi_label = info.task.startswith("multi-label")
+        self.meta = {
+            "source": f"MedMNIST v2 / MedMNIST+ {key} ({split} split), read from {path}",
+            "licence": "CC BY 4.0 (MedMNIST); cite Yang et al., Scientific Data 10:41 (2023) "
+            "and the source dataset",
+            "generation": "real images, resized by the MedMNIST authors; read as is",
+            "task": info.task,
+        }
+
+    def __getitem__(self, index):
+        i = self._index(index)
+        pixels = torch.from_numpy(self.images[i]).float() / 255.0
+        # 2D colour is stored channels-last; grey 2D and 3D volumes have no channel axis.
+        if DATASETS[self.name].dim == 2 and self.images.ndim == 4:
+            image = pixels.permute(2, 0, 1).contiguous()
+        else:
+            image = pixels[None]
+        image, _ = self._augment(i, image, None)
+        label = torch.from_numpy(self.labels[i]) if self.multi_label else torch.tensor(
+            int(self.labels[i, 0]))
+        return image, label
+
+
+def _validate(path, split, info: Info, images: np.ndarray, labels: np.ndarray):
+    where = f"{path} ({split})"
+    if images.dtype != np.uint8:
+        raise ValueError(
+            f"{where}: images must be uint8 as MedMNIST ships them, got {images.dtype}")
+    shapes = {2: "(N, H, W) or (N, H, W, 3)", 3: "(N, D, H, W)"}[info.dim]
+    good = (images.ndim == 3 or (images.ndim == 4 and images.shape[-1] == 3)) \
+        if info.dim == 2 else images.ndim == 4
+    if not good:
+        raise ValueError(f"{where}: images must be {shapes}, got shape {images.shape}")
+    if len(images) == 0:
+        raise ValueError(f"{where}: the split holds no images")
+    if labels.ndim == 1:
+        labels = labels[:, None]
+    if labels.ndim != 2 or len(labels) != len(images):
+        raise ValueError(f"{where}: labels must be (N, 1) or (N, k) with N = {len(images)} "
+                         f"images, got shape {labels.shape}")
+    k = len(info.labels)
+    if info.task.startswith("multi-label"):
+        if labels.shape[1] != k:
+            raise ValueError(f"{where}: multi-label labels must have {k} columns, got "
+                             f"{labels.shape[1]}")
+    elif labels.shape[1] != 1:
+        raise ValueError(f"{where}: labels must be (N, 1) class indices, got {labels.shape}")
+    if labels.size and (labels.min() < 0 or labels.max() >= (2 if labels.shape[1] > 1 else k)):
+        raise ValueError(f"{where}: label values must lie in [0, {k - 1}] "
+                         f"({', '.join(info.labels[:3])}, ...), got {labels.min()}..{labels.max()}")
+    return images, labels.astype(np.int64)
+
+
+def medmnist(name: str, root, split: str = "train", *, size: int = 28, transform=None,
+             seed: int = 0) -> MedMNIST:
+    """One split of a MedMNIST dataset from ``<root>/<name>.npz`` (or ``<name>_<size>.npz``).
+
+    The whole split is read into memory (28×28 files are a few to a few hundred MB; the 224
+    files can be several GB). Nothing is downloaded: a missing file is an error that says
+    where to put it.
+
+    Args:
+        name: a MedMNIST name, one of ``DATASETS`` (e.g. ``"pathmnist"``,
+            ``"organmnist3d"``).
+        root: the folder holding the ``.npz`` files.
+        split: ``"train"``, ``"val"`` or ``"test"``.
+        size: image side: 28 (``name.npz``), or 64, 128, 224 for 2D and 64 for 3D
+            (``name_<size>.npz``, MedMNIST+).
+        transform: ``transform(image, None, generator)``, e.g. :func:`mednotes.data.augment`.
+        seed: seeds the transform's randomness (with the index and the epoch).
+
+    Shape:
+        image ``(C, H, W)`` (C = 1 or 3) or ``(1, D, H, W)``, float32 in [0, 1]; label
+        ``()`` int64 class index, or ``(k,)`` int64 0/1 flags for multi-label ChestMNIST.
+
+    Raises:
+        ValueError: unknown name (lists valid names), bad split or size, or a file whose
+            arrays are missing or malformed (names the array).
+        FileNotFoundError: the file is not there (names the path expected).
+
+    Explained in: Data for the book.
+
+    Example:
+        >>> import tempfile, os
+        >>> root = tempfile.mkdtemp()
+        >>> arrays = {f"{s}_{k}": a for s in ("train", "val", "test") for k, a in
+        ...           (("images", np.zeros((2, 28, 28), np.uint8)),
+        ...            ("labels", np.array([[0], [1]])))}
+        >>> np.savez(os.path.join(root, "pneumoniamnist.npz"), **arrays)
+        >>> ds = medmnist("pneumoniamnist", root)
+        >>> image, label = ds[1]
+        >>> image.shape, ds.classes[label]
+        (torch.Size([1, 28, 28]), 'pneumonia')
+    """
+    return MedMNIST(name, root, split, size=size, transform=transform, seed=seed)
