@@ -114,7 +114,7 @@ def image_grid(images: Sequence, titles: Sequence[str] | None = None, *,
     return fig
 
 
-#: Colours of mask classes 1, 2, ... (class 0, the background, is left uncoloured): bright,
+#: Colours of mask classes 1, 2, ... in order; class 0, the background, stays uncoloured. Bright,
 #: distinct from each other and from grey anatomy, red fundus and pink/purple histology.
 MASK_COLORS = ("#00d5ff", "#ffd400", "#ff3b3b", "#3bff6e", "#c04bff", "#ff8c1a", "#1a6bff",
                "#ff4fd8")

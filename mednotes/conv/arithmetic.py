@@ -105,9 +105,8 @@ def receptive_field(layers: nn.Module | Sequence[Sequence]) -> list[ReceptiveFie
     """Receptive field size and jump (effective stride) after each layer of a stack.
 
     Starting from ``size = 1, jump = 1`` (one input pixel), each layer with kernel ``k``,
-    stride ``s`` and dilation ``d`` updates
-
-        size += (d * (k - 1)) * jump        jump *= s
+    stride ``s`` and dilation ``d`` updates ``size += d * (k - 1) * jump``, then
+    ``jump *= s``.
 
     Padding moves the field but does not change its size, so it is ignored.
 

@@ -107,7 +107,7 @@ def _anatomy(size: int, dim: int) -> _Anatomy:
 
 class BrainLesions(SegmentationDataset):
     """Axial MR slices (or volumes) of the MNI152 brain with synthetic lesions; see
-    :func:`brain_lesions`."""
+    :func:`~mednotes.data.brain_lesions`."""
 
     def __init__(self, n: int, size: int | None = None, dim: int = 2, seed: int = 0, *,
                  prevalence: float = 0.01, max_lesions: int = 4, empty_fraction: float = 0.2,
@@ -240,7 +240,7 @@ def brain_lesions(n: int, size: int | None = None, dim: int = 2, seed: int = 0, 
         empty_fraction: fraction of items with no lesion at all.
         tissue_classes: also label grey matter, white matter and CSF.
         noise: standard deviation of the added Gaussian noise (intensities are in [0, 1]).
-        transform: ``transform(image, mask, generator)``, e.g. :func:`mednotes.data.augment`.
+        transform: ``transform(image, mask, generator)``, e.g. :func:`~mednotes.data.augmentation.augment`.
 
     Shape:
         image ``(1, size, size)`` (or ``(1, size, size, size)``), float32;

@@ -100,7 +100,7 @@ def _check_name(name) -> str:
 
 
 class MedMNIST(SeededDataset):
-    """One split of a MedMNIST dataset read from its ``.npz`` file; see :func:`medmnist`."""
+    """One split of a MedMNIST dataset read from its ``.npz`` file; see :func:`~mednotes.data.medmnist`."""
 
     def __init__(self, name: str, root, split: str = "train", *, size: int = 28,
                  transform=None, seed: int = 0):
@@ -194,7 +194,7 @@ def medmnist(name: str, root, split: str = "train", *, size: int = 28, transform
         split: ``"train"``, ``"val"`` or ``"test"``.
         size: image side: 28 (``name.npz``), or 64, 128, 224 for 2D and 64 for 3D
             (``name_<size>.npz``, MedMNIST+).
-        transform: ``transform(image, None, generator)``, e.g. :func:`mednotes.data.augment`.
+        transform: ``transform(image, None, generator)``, e.g. :func:`~mednotes.data.augmentation.augment`.
         seed: seeds the transform's randomness (with the index and the epoch).
 
     Shape:

@@ -65,7 +65,7 @@ def _tissue_map() -> np.ndarray:
 
 class HistologyPatches(SeededDataset):
     """H&E-like patches with normal, hyperplastic or atypical nuclei; see
-    :func:`histology_patches`."""
+    :func:`~mednotes.data.histology_patches`."""
 
     classes = tuple(LOOKS)
     mask_classes = ("background", "nucleus")

@@ -257,7 +257,7 @@ def _draw(branches, size: int, w0: float) -> tuple[np.ndarray, np.ndarray]:
 
 
 class RetinalVessels(SegmentationDataset):
-    """Fundus images with a grown vessel tree; see :func:`retinal_vessels`."""
+    """Fundus images with a grown vessel tree; see :func:`~mednotes.data.retinal_vessels`."""
 
     classes = ("background", "vessel")
 
@@ -342,7 +342,7 @@ def retinal_vessels(n: int, size: int = 128, seed: int = 0, *, noise: float = 0.
         size: side in pixels (32 to 1024).
         seed: the same seed gives bit-identical items, in any order and any worker.
         noise: standard deviation of the added Gaussian noise (intensities are in [0, 1]).
-        transform: ``transform(image, mask, generator)``, e.g. :func:`mednotes.data.augment`.
+        transform: ``transform(image, mask, generator)``, e.g. :func:`~mednotes.data.augmentation.augment`.
 
     Shape:
         image ``(3, size, size)`` float32 RGB in [0, 1]; mask ``(size, size)`` int64,
