@@ -5,6 +5,7 @@ import pytest
 import torch
 
 from mednotes import widgets
+from mednotes.widgets.sliding import _correlate_valid, _sliding_figure
 from mednotes.conv import correlate
 from mednotes.data import ct_slice
 from mednotes.viz import image_grid
@@ -13,13 +14,13 @@ from mednotes.viz import image_grid
 def test_sliding_window_sums_are_the_library_cross_correlation():
     rng = np.random.default_rng(1)
     image, kernel = rng.random((9, 11)), rng.standard_normal((3, 4))
-    np.testing.assert_allclose(widgets._correlate_valid(image, kernel), correlate(image, kernel),
+    np.testing.assert_allclose(_correlate_valid(image, kernel), correlate(image, kernel),
                                atol=1e-12)
 
 
 def test_sliding_figure_fills_the_map_in_raster_order():
     image = np.arange(25.0).reshape(5, 5) / 25
-    fig, update, count = widgets._sliding_figure(image, np.ones((3, 3)))
+    fig, update, count = _sliding_figure(image, np.ones((3, 3)))
     assert count == 9
     update(4)  # the centre output pixel (1, 1)
     shown = fig.axes[4].images[0].get_array()

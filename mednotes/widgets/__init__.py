@@ -1,0 +1,21 @@
+"""Interactive explorers for the notebooks, each with a static twin for the website.
+
+A widget needs a running Python kernel to react; the website has none. So every explorer
+comes in two forms: ``*_explorer`` (ipywidgets, for Jupyter and Colab) and ``*_animation``
+(precomputed frames in a JavaScript player that moves on a static page).
+
+One module per explorer; the shared pieces are :func:`animation_html` (the offline frame
+player for static twins) and, in :mod:`mednotes.viz`, the house style of every figure.
+"""
+
+from mednotes.widgets.player import animation_html
+from mednotes.widgets.sliding import correlation_animation, correlation_explorer
+from mednotes.widgets.windowing import window_animation, window_explorer
+
+__all__ = [
+    "animation_html",
+    "correlation_animation",
+    "correlation_explorer",
+    "window_animation",
+    "window_explorer",
+]
