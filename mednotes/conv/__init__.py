@@ -1,12 +1,12 @@
 """Convolution, two ways of looking at it, and the arithmetic around it.
 
-- Signal view (:mod:`mednotes.conv.signal`): :func:`correlate` and :func:`convolve` of one
+- Signal view (``mednotes.conv.signal``): :func:`correlate` and :func:`convolve` of one
   image with one kernel, numpy or torch, with scipy's ``mode="full"|"same"|"valid"``.
-- Network view (:mod:`mednotes.conv.network`): :func:`conv1d`, :func:`conv2d`,
+- Network view (``mednotes.conv.network``): :func:`conv1d`, :func:`conv2d`,
   :func:`conv3d` and :func:`convnd` with torch's semantics (batches, channels, stride,
   padding, dilation, groups), each computed by ``method="direct"``, ``"im2col"``, ``"fft"``,
   ``"native"`` or ``"auto"``.
-- Arithmetic (:mod:`mednotes.conv.arithmetic`): :func:`conv_output_size` and
+- Arithmetic (``mednotes.conv.arithmetic``): :func:`conv_output_size` and
   :func:`receptive_field`.
 
 Explained in: Convolution and cross-correlation.
