@@ -1,0 +1,81 @@
+"""Pooling and what it costs in aliasing: the ops, their anti-aliased versions, the measures.
+
+- Classic pooling (:mod:`mednotes.pooling.classic`): :func:`max_pool2d`, :func:`max_pool3d`,
+  :func:`avg_pool2d`, :func:`avg_pool3d` and their modules, from sliding-window views with
+  ``torch.nn.functional``'s exact semantics (padding, dilation, ``ceil_mode``, divisors).
+- Anti-aliased pooling (:mod:`mednotes.pooling.blur`): :func:`blur_pool2d`,
+  :func:`max_blur_pool2d`, their 3-D versions and modules (Zhang 2019, kornia's conventions),
+  and the :func:`binomial_kernel` they blur with.
+- Measures (:mod:`mednotes.pooling.measures`): :func:`spectrum`, :func:`frequency_axis` and
+  :func:`radial_profile` to see aliasing; :func:`shift_equivariance_error` of an op and
+  :func:`shift_consistency` of a classifier to measure it.
+
+Explained in: Pooling and aliasing.
+
+Example:
+    >>> import torch
+    >>> from mednotes.pooling import max_blur_pool2d, max_pool2d
+    >>> x = torch.zeros(1, 1, 6, 6); x[..., 2, 2] = 1.0
+    >>> max_pool2d(x, 2).flatten().tolist()  # the spike lands in one output pixel...
+    [0.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 0.0]
+    >>> max_blur_pool2d(x).flatten().tolist()  # ...or is spread over its neighbours
+    [0.0625, 0.1875, 0.0, 0.1875, 0.5625, 0.0, 0.0, 0.0, 0.0]
+"""
+
+from mednotes.pooling.blur import (
+    PADDING_MODES,
+    BlurPool2d,
+    BlurPool3d,
+    MaxBlurPool2d,
+    MaxBlurPool3d,
+    binomial_kernel,
+    blur_pool2d,
+    blur_pool3d,
+    max_blur_pool2d,
+    max_blur_pool3d,
+)
+from mednotes.pooling.classic import (
+    AvgPool2d,
+    AvgPool3d,
+    MaxPool2d,
+    MaxPool3d,
+    avg_pool2d,
+    avg_pool3d,
+    max_pool2d,
+    max_pool3d,
+)
+from mednotes.pooling.measures import (
+    SHIFT_MODES,
+    frequency_axis,
+    radial_profile,
+    shift_consistency,
+    shift_equivariance_error,
+    spectrum,
+)
+
+__all__ = [
+    "PADDING_MODES",
+    "SHIFT_MODES",
+    "AvgPool2d",
+    "AvgPool3d",
+    "BlurPool2d",
+    "BlurPool3d",
+    "MaxBlurPool2d",
+    "MaxBlurPool3d",
+    "MaxPool2d",
+    "MaxPool3d",
+    "avg_pool2d",
+    "avg_pool3d",
+    "binomial_kernel",
+    "blur_pool2d",
+    "blur_pool3d",
+    "frequency_axis",
+    "max_blur_pool2d",
+    "max_blur_pool3d",
+    "max_pool2d",
+    "max_pool3d",
+    "radial_profile",
+    "shift_consistency",
+    "shift_equivariance_error",
+    "spectrum",
+]
