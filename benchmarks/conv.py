@@ -10,7 +10,10 @@ faster than native for kernels of 11 and larger on a single-channel 512x512 imag
 
 Methods are timed in blocks of back-to-back calls, the blocks interleaved round by round so
 that a slow moment of the machine hits all methods alike; the reported time per call is the
-median over rounds, after two warm-up calls.
+median over rounds, after a warm-up call and a warm-up block. native, auto and fft are timed
+together first, direct and im2col afterwards (their huge temporaries would disturb the fast
+ones). Timings on a shared machine are noisy: the script prints how busy the CPUs were before
+it started, and a run should be repeated when that is high.
 """
 
 from __future__ import annotations
@@ -88,8 +91,10 @@ def _time_group(
     the machine hits all of them alike. Slow functions get fewer rounds, to keep the whole run
     within a few minutes; native and auto always get the same number.
     """
-    warm = {name: timed(fn, device) for name, fn in calls.items()}
-    warm = {name: timed(fn, device, max(1, int(BLOCK_S / warm[name]))) for name, fn in calls.items()}
+    warm = {name: timed(fn, device) for name, fn in calls.items()}  # first calls set things up
+    warm = {
+        name: timed(fn, device, max(1, int(BLOCK_S / warm[name]))) for name, fn in calls.items()
+    }
     block = {name: max(1, int(BLOCK_S / max(t, 1e-7))) for name, t in warm.items()}
     limit = {
         name: max(1, min(rounds, int(budget_s / max(t * block[name], 1e-7))))
@@ -137,11 +142,20 @@ def bench_case(case: Case, device: torch.device, rounds: int, budget_s: float) -
     return {"case": case, "median": medians, "rounds": calls_made, "auto_choice": chosen}
 
 
-def _load() -> float:
+def _busy_before_run(seconds: float = 1.0) -> float:
+    """Fraction of the CPUs that other processes kept busy just now (Linux; nan elsewhere)."""
+    def snapshot() -> tuple[int, int]:
+        with open("/proc/stat") as stat:
+            values = [int(v) for v in stat.readline().split()[1:]]
+        return sum(values), values[3] + values[4]  # total, idle + iowait
+
     try:
-        return os.getloadavg()[0]
-    except OSError:  # not available on every platform
+        total0, idle0 = snapshot()
+        time.sleep(seconds)
+        total1, idle1 = snapshot()
+    except OSError:
         return float("nan")
+    return 1.0 - (idle1 - idle0) / max(1, total1 - total0)
 
 
 def _cpu_name() -> str:
@@ -174,7 +188,7 @@ def main(argv: list[str] | None = None) -> int:
     print(header + "  auto picks")
     print("-" * (len(header) + 12))
 
-    load_before = _load()
+    busy = _busy_before_run()
     results = []
     for case in cases(args.quick):
         result = bench_case(case, device, rounds, budget_s)
@@ -186,8 +200,8 @@ def main(argv: list[str] | None = None) -> int:
             row += f" {cell:>24}"
         print(row + f"  {result['auto_choice']}", flush=True)
 
-    print(f"\nload average (1 min) before the run: {load_before:.2f} (above ~0.3, other "
-          "processes compete for the cores and the timings get noisy)")
+    print(f"\nCPU busy with other processes just before the run: {busy:.0%} (above ~10%, "
+          "they compete for the cores and the timings get noisy)")
     worst = max(results, key=lambda r: r["median"]["auto"] / r["median"]["native"])
     worst_ratio = worst["median"]["auto"] / worst["median"]["native"]
     large = [r for r in results if r["case"].group == "1ch image" and r["case"].kernel >= 11]
