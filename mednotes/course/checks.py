@@ -137,7 +137,9 @@ def _convolution_checks() -> dict[str, Check]:
 
 
 def _register() -> dict[str, Check]:
-    return {**_hounsfield_checks(), **_convolution_checks()}
+    from mednotes.course.pooling_checks import pooling_checks
+
+    return {**_hounsfield_checks(), **_convolution_checks(), **pooling_checks()}
 
 
 CHECKS: dict[str, Check] = {}

@@ -8,6 +8,7 @@ One module per explorer; the shared pieces are :func:`animation_html` (the offli
 player for static twins) and, in :mod:`mednotes.viz`, the house style of every figure.
 """
 
+from mednotes.widgets.downsampling import downsampling_animation, downsampling_explorer
 from mednotes.widgets.player import animation_html
 from mednotes.widgets.sliding import correlation_animation, correlation_explorer
 from mednotes.widgets.windowing import window_animation, window_explorer
@@ -16,6 +17,8 @@ __all__ = [
     "animation_html",
     "correlation_animation",
     "correlation_explorer",
+    "downsampling_animation",
+    "downsampling_explorer",
     "window_animation",
     "window_explorer",
 ]
