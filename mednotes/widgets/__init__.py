@@ -8,13 +8,19 @@ One module per explorer; the shared pieces are :func:`animation_html` (the offli
 player for static twins) and, in :mod:`mednotes.viz`, the house style of every figure.
 """
 
+from mednotes.widgets.activations import activation_animation, activation_explorer
 from mednotes.widgets.downsampling import downsampling_animation, downsampling_explorer
+from mednotes.widgets.normalization import batch_size_animation, batch_size_explorer
 from mednotes.widgets.player import animation_html
 from mednotes.widgets.sliding import correlation_animation, correlation_explorer
 from mednotes.widgets.windowing import window_animation, window_explorer
 
 __all__ = [
+    "activation_animation",
+    "activation_explorer",
     "animation_html",
+    "batch_size_animation",
+    "batch_size_explorer",
     "correlation_animation",
     "correlation_explorer",
     "downsampling_animation",
