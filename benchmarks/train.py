@@ -1,0 +1,215 @@
+"""Time to quality and throughput of mednotes.train.fit with a small 2D U-Net.
+
+Usage:
+    python benchmarks/train.py [--device cpu|cuda] [--budget 120] [--quick]
+
+1. Throughput: training images per second through ``fit`` (forward, backward, Adam step and
+   data loading) on 128x128 brain-lesion slices, in float32 and with mixed precision
+   (bfloat16 autocast on CPU, float16 autocast + GradScaler on CUDA), on the CPU and on CUDA
+   when one is present.
+2. Time to quality: the goal is that a small U-Net reaches a lesion Dice of at least 0.85 on
+   held-out images within 120 s of training on a 2-core CPU. A one-cycle learning-rate
+   schedule needs the run's length in advance, so the run is planned from the throughput
+   just measured: as many epochs as fit in 85% of the budget. It is one ``fit`` call; the
+   clock is the sum of the epochs' times in its history (training and validation; data
+   generation excluded, reported apart). The target counts as reached at the first epoch
+   whose held-out Dice is >= 0.85.
+
+Data: ``mednotes.data.brain_lesions`` at 128x128, lesions 1% of all pixels on average
+(the default prevalence). Training items include the default 20% without lesions; the
+held-out items all have a lesion (``empty_fraction=0``), and the Dice is the mean over held-out
+images of the per-image Dice of the thresholded (argmax) lesion class, so the score is never
+inflated by empty images. The pooled Dice (all held-out pixels together, the other common
+convention) and the per-image Dice of bright (hyper-intense) and dark (hypo-intense) lesions
+are printed beside it: dark lesions in grey matter look like CSF and are the hard part.
+
+Prints a table per part, then one PASS/FAIL line per goal. Timings on a shared machine vary;
+the script says how many CPU threads torch used and how busy the machine was.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import statistics
+import sys
+import time
+from dataclasses import dataclass
+
+import torch
+from torch.utils.data import TensorDataset
+
+from mednotes import seed_everything
+from mednotes.nets import UNet
+from mednotes.train import fit
+from mednotes.train.__main__ import _dice_ce, _lesion_dice
+
+TARGET_DICE = 0.85
+BUDGET_S = 120.0
+SIZE = 128
+VAL_SEED = 1_000_003
+PLANNED_SHARE = 0.85  # the planned epochs fill this share of the budget at the measured rate
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """The small U-Net and its training settings for the time-to-quality run."""
+
+    n_train: int = 800
+    n_val: int = 64
+    base_channels: int = 8
+    depth: int = 3
+    norm: str = "batch"
+    lr: float = 3e-3  # the peak of the one-cycle schedule
+    schedule: str = "onecycle"
+    batch_size: int = 8
+    amp: bool = True  # bfloat16 on CPU, float16 + GradScaler on CUDA
+
+    def model(self) -> UNet:
+        return UNet(1, 2, dim=2, base_channels=self.base_channels, depth=self.depth,
+                    norm=self.norm)
+
+    def label(self) -> str:
+        return (f"UNet(base={self.base_channels}, depth={self.depth}, norm={self.norm}), "
+                f"Adam {self.schedule} peak lr={self.lr:g}, batch {self.batch_size}, "
+                f"amp={self.amp}, {self.n_train} training / {self.n_val} held-out images of "
+                f"{SIZE}x{SIZE}")
+
+
+def lesion_data(n: int, seed: int, **kwargs) -> TensorDataset:
+    """brain_lesions items computed once into tensors, so epochs do not pay for generation."""
+    from mednotes.data import brain_lesions
+
+    items = brain_lesions(n, size=SIZE, dim=2, seed=seed, **kwargs)
+    images, masks = zip(*(items[i] for i in range(len(items))))
+    return TensorDataset(torch.stack(images), torch.stack(masks))
+
+
+def lesion_brightening(n: int, seed: int, **kwargs) -> torch.Tensor:
+    """Per item, the mean intensity change inside its lesions: > 0 bright, < 0 dark."""
+    from mednotes.data import brain_lesions
+
+    items = brain_lesions(n, size=SIZE, dim=2, seed=seed, **kwargs)
+    change = []
+    for i in range(n):
+        image, mask = items[i]
+        inside = mask == 1
+        change.append((image[0] - items.clean(i)[0])[inside].mean() if inside.any() else 0.0)
+    return torch.tensor(change)
+
+
+def throughput(device: torch.device, amp: bool, data: TensorDataset, recipe: Recipe,
+               rounds: int) -> float:
+    """Training images per second through fit(): median over rounds of one epoch each."""
+    rates = []
+    for _ in range(rounds + 1):  # the first round warms up (allocator, kernels, threads)
+        seed_everything(0)
+        history = fit(recipe.model(), _dice_ce, data, epochs=1, lr=recipe.lr,
+                      batch_size=recipe.batch_size, device=device, amp=amp, progress=False)
+        rates.append(len(data) / history[-1]["seconds"])
+    return statistics.median(rates[1:])
+
+
+def time_to_quality(device: torch.device, recipe: Recipe, train: TensorDataset,
+                    val: TensorDataset, epochs: int) -> tuple[torch.nn.Module, list]:
+    """One planned fit() run; returns the model and rows (epoch, clock, losses, Dice)."""
+    seed_everything(0)
+    model = recipe.model()
+    history = fit(model, _dice_ce, train, val, epochs=epochs, lr=recipe.lr,
+                  schedule=recipe.schedule, batch_size=recipe.batch_size,
+                  metrics={"dice": _lesion_dice}, device=device, amp=recipe.amp,
+                  progress=False, val_batch_size=32)
+    rows, clock = [], 0.0
+    for record in history.records:
+        clock += record["seconds"]
+        rows.append((record["epoch"], clock, record["train_loss"], record["val_loss"],
+                     record["dice"]))
+        print(f"  {rows[-1][0]:5d}  {clock:8.1f}  {rows[-1][2]:10.4f}  {rows[-1][3]:8.4f}  "
+              f"{rows[-1][4]:6.3f}", flush=True)
+    return model, rows
+
+
+@torch.no_grad()
+def dice_breakdown(model: torch.nn.Module, val: TensorDataset, brightening: torch.Tensor,
+                   device: torch.device) -> dict[str, float]:
+    """Per-image Dice of bright and of dark lesions, and the pooled Dice over all pixels."""
+    model.eval()
+    images, masks = val.tensors
+    pred = torch.cat([model(x.to(device)).argmax(1).cpu() for x in images.split(32)]) == 1
+    truth = masks == 1
+    overlap = (pred & truth).sum((1, 2)).float()
+    total = (pred.sum((1, 2)) + truth.sum((1, 2))).float()
+    per_image = 2 * overlap / total.clamp(min=1)
+    return {"bright lesions": per_image[brightening > 0].mean().item(),
+            "dark lesions": per_image[brightening < 0].mean().item(),
+            "pooled": (2 * overlap.sum() / total.sum()).item()}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--device", choices=("cpu", "cuda"), default=None,
+                        help="time to quality on this device (default: cpu, the goal's device)")
+    parser.add_argument("--budget", type=float, default=BUDGET_S,
+                        help="seconds of training allowed to reach the target Dice")
+    parser.add_argument("--quick", action="store_true",
+                        help="fewer throughput rounds and a 30 s budget: a smoke run")
+    args = parser.parse_args(argv)
+    budget = 30.0 if args.quick else args.budget
+    rounds = 1 if args.quick else 3
+    recipe = Recipe()
+
+    print(f"torch {torch.__version__}, python {platform.python_version()}, "
+          f"{os.cpu_count()} CPUs, torch threads {torch.get_num_threads()}, load average "
+          f"{os.getloadavg()[0]:.2f} at start"
+          + (f", CUDA {torch.cuda.get_device_name()}" if torch.cuda.is_available() else ""))
+    began = time.perf_counter()
+    train = lesion_data(recipe.n_train, seed=0)
+    val = lesion_data(recipe.n_val, seed=VAL_SEED, empty_fraction=0.0)
+    brightening = lesion_brightening(recipe.n_val, seed=VAL_SEED, empty_fraction=0.0)
+    lesion_share = (train.tensors[1] == 1).float().mean().item()
+    print(f"data: {recipe.n_train} + {recipe.n_val} brain_lesions items made in "
+          f"{time.perf_counter() - began:.1f} s (not counted below); lesion pixels "
+          f"{lesion_share:.2%} of training pixels; held-out: {(brightening > 0).sum()} images "
+          f"with bright lesions, {(brightening < 0).sum()} with dark ones")
+
+    device = torch.device(args.device or "cpu")
+    devices = [torch.device("cpu")] + ([torch.device("cuda")] if torch.cuda.is_available() else [])
+    sample = TensorDataset(*(t[:128] for t in train.tensors))
+    print(f"\nThroughput, training images/s through fit() ({SIZE}x{SIZE}, batch "
+          f"{recipe.batch_size}, {recipe.label().split(',')[0]}...)")
+    print(f"  {'device':<8}{'precision':<28}{'images/s':>10}{'vs float32':>12}")
+    rates = {}
+    for where in devices:
+        base = throughput(where, False, sample, recipe, rounds)
+        print(f"  {where.type:<8}{'float32':<28}{base:10.1f}{1.0:11.2f}x", flush=True)
+        kind = "bfloat16 autocast" if where.type == "cpu" else "float16 autocast + GradScaler"
+        rate = throughput(where, True, sample, recipe, rounds)
+        print(f"  {where.type:<8}{kind:<28}{rate:10.1f}{rate / base:11.2f}x", flush=True)
+        rates[where.type] = rate if recipe.amp else base
+
+    epochs = max(1, int(PLANNED_SHARE * budget * rates[device.type] / recipe.n_train))
+    print(f"\nTime to quality on {device.type}: {recipe.label()}; {epochs} epochs planned "
+          f"({PLANNED_SHARE:.0%} of the budget at the rate above); target held-out Dice "
+          f">= {TARGET_DICE} within {budget:.0f} s")
+    print(f"  {'epoch':>5}  {'time (s)':>8}  {'train loss':>10}  {'val loss':>8}  {'Dice':>6}")
+    model, rows = time_to_quality(device, recipe, train, val, epochs)
+    parts = dice_breakdown(model, val, brightening, device)
+    print("  final model, held-out Dice: " + ", ".join(f"{k} {v:.3f}" for k, v in parts.items()))
+
+    print()
+    reached = next((row for row in rows if row[4] >= TARGET_DICE), None)
+    if reached is not None and reached[1] <= budget:
+        print(f"PASS time to quality on {device.type}: Dice {reached[4]:.3f} >= {TARGET_DICE} "
+              f"after {reached[1]:.1f} s (budget {budget:.0f} s, epoch {reached[0]})")
+        return 0
+    best = max(rows, key=lambda row: row[4])
+    what = (f"reached only after {reached[1]:.1f} s" if reached is not None
+            else f"best Dice {best[4]:.3f} < {TARGET_DICE} (epoch {best[0]}, {best[1]:.1f} s)")
+    print(f"FAIL time to quality on {device.type}: {what} (budget {budget:.0f} s, "
+          f"{len(rows)} epochs)")
+    return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
