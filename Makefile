@@ -30,8 +30,10 @@ serve: ## serve the built site on http://localhost:$(PORT)
 student: $(STAMP)  ## write student versions of the exercises into student/
 	$(BIN)/python -m mednotes.course student exercises/ --out student/
 
-benchmark: $(STAMP)  ## print speed ratios against torch's own ops
+benchmark: $(STAMP)  ## speed ratios against torch's own ops; training time to quality
 	$(BIN)/python benchmarks/conv.py
+	$(BIN)/python benchmarks/pooling.py
+	$(BIN)/python benchmarks/train.py
 
 clean: ## remove the built site and caches (keeps .venv)
 	rm -rf _build .pytest_cache
