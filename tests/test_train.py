@@ -13,12 +13,14 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import pytest
 import torch
+import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import TensorDataset
 
 from conftest import DEVICES
 from mednotes.train import History, fit, load_checkpoint, save_checkpoint
 from mednotes.train.__main__ import main, toy_squares
+from mednotes.train.lesion_objectives import dice_ce, lesion_dice
 from mednotes.train.schedule import START, lr_factor
 
 REPO = Path(__file__).resolve().parents[1]
@@ -413,7 +415,8 @@ DDP_SCRIPT = textwrap.dedent('''
     import sys
 
     import torch
-    from torch import nn
+    import torch.nn.functional as F
+from torch import nn
     from torch.utils.data import TensorDataset
 
     from mednotes.train import fit
@@ -476,6 +479,32 @@ def test_torchrun_two_processes_agree_with_one_process_on_the_full_batch(tmp_pat
 
 
 # ------------------------------------------------------------------------ command line
+
+def test_dice_ce_pools_the_batch_or_averages_the_images():
+    g = torch.Generator().manual_seed(0)
+    logits = torch.randn(3, 2, 6, 6, generator=g)
+    target = (torch.rand(3, 6, 6, generator=g) > 0.7).long()
+    target[2] = 0  # an image without lesion
+    ce = F.cross_entropy(logits, target)
+    p, truth = logits.softmax(1)[:, 1].double().numpy(), (target == 1).double().numpy()
+    pooled = 1 - (2 * (p * truth).sum() + 1) / (p.sum() + truth.sum() + 1)
+    assert float(dice_ce(logits, target)) == pytest.approx(float(ce) + pooled, rel=1e-6)
+    # Per image: the mean of the one-image losses (equal sizes, so the CE means agree too).
+    singles = [float(dice_ce(logits[i:i + 1], target[i:i + 1])) for i in range(3)]
+    assert float(dice_ce(logits, target, per_image=True)) == pytest.approx(
+        sum(singles) / 3, rel=1e-6)
+
+
+def test_lesion_dice_is_the_mean_of_per_image_dice():
+    target = torch.zeros(3, 4, 4, dtype=torch.long)
+    target[0, :2] = 1  # 8 lesion pixels
+    target[1, 0, 0] = 1  # 1 lesion pixel, predicted nowhere
+    pred = torch.zeros_like(target)
+    pred[0, :1] = 1  # 4 of the 8 found, nothing else
+    logits = torch.stack([1 - pred, pred], 1).float()
+    expected = (2 * 4 / (4 + 8) + 0.0 + 1.0) / 3  # image 2: both empty counts as 1
+    assert float(lesion_dice(logits, target)) == pytest.approx(expected)
+
 
 def test_toy_squares_are_deterministic_and_labelled():
     a, b = toy_squares(3, size=16, seed=5), toy_squares(3, size=16, seed=5)

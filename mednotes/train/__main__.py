@@ -22,43 +22,14 @@ import sys
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
 from torch.utils.data import Dataset, TensorDataset
 
+from mednotes.train.lesion_objectives import dice_ce, lesion_dice
 from mednotes.train.schedule import SCHEDULES
 
 DATASETS = ("brain-lesions", "toy")
 MODELS = ("unet",)
 _VAL_SEED_OFFSET = 1_000_003  # validation images come from a seed far from the training one
-
-
-def _dice_ce(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    """Cross-entropy plus (1 - soft Dice of the lesion class), Dice pooled over the batch.
-
-    Pooling the Dice sums over the whole batch (MONAI's ``batch=True``) keeps it defined and
-    steady when some images have no lesion. A small stand-in until ``mednotes.losses`` exists.
-    """
-    ce = F.cross_entropy(logits, target)
-    p = logits.float().softmax(1)[:, 1]
-    g = (target == 1).float()
-    dice = (2 * (p * g).sum() + 1) / (p.sum() + g.sum() + 1)
-    return ce + (1 - dice)
-
-
-def _lesion_dice(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    """Mean over images of the Dice of argmax == 1 against target == 1 (1 when both empty).
-
-    Example:
-        >>> target = torch.zeros(1, 4, 4, dtype=torch.long); target[0, :2] = 1
-        >>> logits = torch.stack([1 - target, target], 1).float()
-        >>> float(_lesion_dice(logits, target))
-        1.0
-    """
-    pred, truth = logits.argmax(1) == 1, target == 1
-    dims = tuple(range(1, truth.ndim))
-    overlap = (pred & truth).sum(dims).float()
-    total = (pred.sum(dims) + truth.sum(dims)).float()
-    return torch.where(total > 0, 2 * overlap / total.clamp(min=1), torch.ones_like(total)).mean()
 
 
 def toy_squares(n: int, size: int = 64, seed: int = 0) -> Dataset:
@@ -138,8 +109,8 @@ def main(argv: list[str] | None = None) -> int:
     train_data, val_data = _datasets(args, p)
     seed_everything(args.seed)
     model = UNet(1, 2, dim=2, base_channels=args.base_channels, depth=args.depth)
-    history = fit(model, _dice_ce, train_data, val_data, epochs=args.epochs, lr=args.lr,
-                  batch_size=args.batch_size, metrics={"dice": _lesion_dice},
+    history = fit(model, dice_ce, train_data, val_data, epochs=args.epochs, lr=args.lr,
+                  batch_size=args.batch_size, metrics={"dice": lesion_dice},
                   device=args.device, amp={"auto": "auto", "on": True, "off": False}[args.amp],
                   optimizer=args.optimizer, schedule=args.schedule,
                   num_workers=args.num_workers, seed=args.seed,
