@@ -415,8 +415,7 @@ DDP_SCRIPT = textwrap.dedent('''
     import sys
 
     import torch
-    import torch.nn.functional as F
-from torch import nn
+    from torch import nn
     from torch.utils.data import TensorDataset
 
     from mednotes.train import fit
