@@ -10,14 +10,13 @@ batch and receive zero gradient, the *dying ReLU*. Leaky ReLU and ELU keep a gra
 
 from __future__ import annotations
 
-import io
-
 import numpy as np
 import torch
 from matplotlib import animation
 from matplotlib.figure import Figure
 
 from mednotes.layers import ACTIVATIONS, derivative, elu, leaky_relu, relu
+from mednotes.widgets._figure import figure_png
 
 #: How the explorer names each activation.
 LABELS = {"relu": "ReLU", "leaky_relu": "leaky ReLU", "elu": "ELU"}
@@ -206,9 +205,7 @@ def activation_explorer(bias: float = 0.0, scale: float = 1.0, name: str = "relu
         info = update(bias_slider.value, scale_slider.value, picker.value, slope_slider.value)
         readout.value = (f"zero outputs {info['zero_outputs']:.0%}, dead units "
                          f"{int(round(info['dead_units'] * units))} of {units}")
-        buffer = io.BytesIO()
-        fig.savefig(buffer, format="png")
-        picture.value = buffer.getvalue()
+        picture.value = figure_png(fig)
 
     for control in (bias_slider, scale_slider, picker, slope_slider):
         control.observe(redraw, names="value")

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import io
-
 import numpy as np
 import torch
 from matplotlib import animation
@@ -12,6 +10,7 @@ from matplotlib.figure import Figure
 from mednotes.pooling import avg_pool2d, blur_pool2d, frequency_axis, spectrum
 from mednotes.pooling.measures import _fourier_roll
 from mednotes.viz import as_numpy, imshow
+from mednotes.widgets._figure import figure_png
 
 #: The pre-filters the explorer offers, in the order of its menu.
 PREFILTERS = ("none", "average", "blur")
@@ -174,9 +173,7 @@ def downsampling_explorer(image, prefilters=PREFILTERS):
 
     def redraw(*_):
         update(factor.value, shift.value)
-        buffer = io.BytesIO()
-        fig.savefig(buffer, format="png")
-        picture.value = buffer.getvalue()
+        picture.value = figure_png(fig)
 
     factor.observe(redraw, names="value")
     shift.observe(redraw, names="value")

@@ -14,8 +14,6 @@ outputs on random 3-D patches of a brain). For each size the explorer shows
 
 from __future__ import annotations
 
-import io
-
 import numpy as np
 import torch
 from matplotlib import animation
@@ -29,6 +27,7 @@ from mednotes.layers import (
     InstanceNorm3d,
     batch_norm,
 )
+from mednotes.widgets._figure import figure_png
 
 #: The normalisations the explorer compares, in the order of its bars.
 NORMS = ("BatchNorm", "GroupNorm", "InstanceNorm")
@@ -243,9 +242,7 @@ def batch_size_explorer(features, batch_sizes=(1, 2, 4, 8, 16, 32), *, groups: i
             cache[size] = _measure(features, size, groups, batches, warmup, seed)
         update(size, cache[size])
         readout.value = _readout(size, cache[size])
-        buffer = io.BytesIO()
-        fig.savefig(buffer, format="png")
-        picture.value = buffer.getvalue()
+        picture.value = figure_png(fig)
 
     slider.observe(redraw, names="value")
     update(sizes[0], cache.setdefault(sizes[0], _measure(features, sizes[0], groups, batches,

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import io
-
 import numpy as np
 from matplotlib import animation
 from matplotlib.colors import TwoSlopeNorm
 from matplotlib.figure import Figure
 
 from mednotes.viz import as_numpy, imshow
+from mednotes.widgets._figure import figure_png
 
 def _correlate_valid(image: np.ndarray, kernel: np.ndarray) -> np.ndarray:
     """Cross-correlation written as the definition reads, one output pixel at a time."""
@@ -151,9 +150,7 @@ def correlation_explorer(image, kernel="edge (vertical)"):
 
     def redraw(*_):
         state["update"](min(position.value, position.max))
-        buffer = io.BytesIO()
-        state["fig"].savefig(buffer, format="png")
-        picture.value = buffer.getvalue()
+        picture.value = figure_png(state["fig"])
 
     picker.observe(rebuild, names="value")
     position.observe(redraw, names="value")

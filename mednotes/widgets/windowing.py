@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import io
-
 import numpy as np
 from matplotlib import animation
 from matplotlib.figure import Figure
 
 from mednotes.data.intensity import WINDOWS, window
 from mednotes.viz import as_numpy, imshow
+from mednotes.widgets._figure import figure_png
 
 def _window_figure(hu: np.ndarray):
     """Figure with the windowed image and the HU histogram; returns (fig, update)."""
@@ -69,9 +68,7 @@ def window_explorer(hu):
 
     def redraw(*_):
         update(center.value, width.value)
-        buffer = io.BytesIO()
-        fig.savefig(buffer, format="png", dpi=80)
-        picture.value = buffer.getvalue()
+        picture.value = figure_png(fig, dpi=80)
 
     center.observe(redraw, names="value")
     width.observe(redraw, names="value")
