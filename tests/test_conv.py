@@ -10,6 +10,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from conftest import DEVICES
 from mednotes.conv import (
     METHODS,
     ReceptiveField,
@@ -28,14 +29,6 @@ from mednotes.conv import (
 pytestmark = pytest.mark.filterwarnings("ignore:Using padding='same':UserWarning")
 
 TEACHING = ("direct", "im2col", "fft")
-CUDA = pytest.param(
-    "cuda",
-    marks=[
-        pytest.mark.gpu,
-        pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device"),
-    ],
-)
-DEVICES = ["cpu", CUDA]
 NATIVE = {1: F.conv1d, 2: F.conv2d, 3: F.conv3d}
 OURS = {1: conv1d, 2: conv2d, 3: conv3d}
 TOL = {torch.float64: 1e-10, torch.float32: 2e-5, np.float64: 1e-10, np.float32: 2e-5}

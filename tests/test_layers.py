@@ -17,6 +17,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.func import functional_call
 
+from conftest import DEVICES
 from mednotes.conv import receptive_field
 from mednotes.layers import (
     ELU,
@@ -47,14 +48,6 @@ from mednotes.layers import (
 # torch warns that padding="same" with an even kernel copies the input; expected here.
 pytestmark = pytest.mark.filterwarnings("ignore:Using padding='same':UserWarning")
 
-CUDA = pytest.param(
-    "cuda",
-    marks=[
-        pytest.mark.gpu,
-        pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device"),
-    ],
-)
-DEVICES = ["cpu", CUDA]
 F64 = torch.float64
 
 
@@ -637,7 +630,7 @@ ERRORS = [  # (id, call, exception, message pattern, torch's counterpart or None
     ("bn-features-type", lambda: BatchNorm2d(2.5), TypeError, "num_features must be", None),
     ("bn-momentum", lambda: BatchNorm2d(4, momentum=1.5), ValueError,
      r"momentum must be in \[0, 1\]", None),
-    ("bn-eps", lambda: BatchNorm2d(4, eps=-1e-5), ValueError, "eps must be in", None),
+    ("bn-eps", lambda: BatchNorm2d(4, eps=-1e-5), ValueError, "eps must be >= 0", None),
     ("bn-affine", lambda: BatchNorm2d(4, affine=1), TypeError, "affine must be True or False",
      None),
     ("bn-int-input", lambda: BatchNorm2d(4)(X4.long()), TypeError, "x has dtype torch.int64",
@@ -662,7 +655,7 @@ ERRORS = [  # (id, call, exception, message pattern, torch's counterpart or None
     ("gn-fn-divisible", lambda: group_norm(X4, 3), ValueError,
      "x has 4 channels, not divisible by num_groups=3", lambda: F.group_norm(X4, 3)),
     ("in-5d-input", lambda: InstanceNorm2d(4)(torch.zeros(1, 4, 2, 2, 2)), ValueError,
-     r"InstanceNorm2d expects 4D input .* or 3D \(unbatched\), got 5D",
+     r"InstanceNorm2d expects 4D input .* got 5D .* needs the 3D version",
      lambda: nn.InstanceNorm2d(4)(torch.zeros(1, 4, 2, 2, 2))),
     ("in-channels", lambda: InstanceNorm2d(4, affine=True)(X5CH), ValueError,
      r"x has 5 channels .*num_features=4", lambda: nn.InstanceNorm2d(4, affine=True)(X5CH)),
@@ -678,7 +671,7 @@ ERRORS = [  # (id, call, exception, message pattern, torch's counterpart or None
     ("conv-channels", lambda: Conv2d(4, 8, 3)(X5CH), ValueError,
      r"x has 5 channels .*in_channels=4", lambda: nn.Conv2d(4, 8, 3)(X5CH)),
     ("conv-dims", lambda: Conv2d(4, 8, 3)(torch.zeros(1, 4, 5, 5, 5)), ValueError,
-     r"Conv2d expects 4D input \(N, C, H, W\) or 3D \(unbatched\), got 5D",
+     r"Conv2d expects 4D input \(N, C, H, W\) or 3D \(C, H, W\) \(unbatched\), got 5D",
      lambda: nn.Conv2d(4, 8, 3)(torch.zeros(1, 4, 5, 5, 5))),
     ("conv3d-dims", lambda: Conv3d(4, 8, 3)(torch.zeros(4, 5, 5)), ValueError,
      r"Conv3d expects 5D input", lambda: nn.Conv3d(4, 8, 3)(torch.zeros(4, 5, 5))),

@@ -7,7 +7,7 @@ from typing import NamedTuple
 
 from torch import nn
 
-from mednotes.conv._checks import is_int, ntuple
+from mednotes._checks import is_int, ntuple
 
 IntOrTuple = int | tuple[int, ...]
 

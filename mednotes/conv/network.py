@@ -26,13 +26,19 @@ from collections.abc import Sequence
 import torch
 import torch.nn.functional as F
 
-from mednotes.conv._checks import check_choice, check_tensor, is_int, ntuple
+from mednotes._checks import (
+    LAYOUTS,
+    check_choice,
+    check_same_device_dtype,
+    check_tensor,
+    is_int,
+    ntuple,
+)
 
 METHODS = ("auto", "direct", "im2col", "fft", "native")
 PADDING_MODES = ("same", "valid")
 
 _NATIVE = {1: F.conv1d, 2: F.conv2d, 3: F.conv3d}
-_LAYOUT = {1: "(N, C, L)", 2: "(N, C, H, W)", 3: "(N, C, D, H, W)"}
 
 IntOrTuple = int | Sequence[int]
 Padding = int | Sequence[int] | str
@@ -252,16 +258,11 @@ def _check_tensors(
         )
     if x.dim() not in (n + 1, n + 2):
         raise ValueError(
-            f"x has {x.dim()} dims; {name} expects {n + 2} {_LAYOUT[n]} or {n + 1} (unbatched)"
+            f"x has {x.dim()} dims; {name} expects {n + 2} {LAYOUTS[n]} or {n + 1} (unbatched)"
         )
-    others = {"weight": weight}
     if bias is not None:
-        others["bias"] = check_tensor("bias", bias)
-    for label, other in others.items():
-        if other.device != x.device:
-            raise ValueError(f"{label} is on {other.device}, x is on {x.device}; use one device")
-        if other.dtype != x.dtype:
-            raise TypeError(f"{label} has dtype {other.dtype}, x has {x.dtype}; use one dtype")
+        check_tensor("bias", bias)
+    check_same_device_dtype("x", x, weight=weight, bias=bias)
     if 0 in x.shape[-n - 1:]:
         raise ValueError(f"x is empty: shape {tuple(x.shape)} has a zero channel or spatial size")
     if weight.numel() == 0:

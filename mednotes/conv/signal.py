@@ -18,7 +18,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from mednotes.conv._checks import check_choice
+from mednotes._checks import check_choice
 from mednotes.conv.network import METHODS, convnd
 
 MODES = ("full", "same", "valid")

@@ -25,14 +25,9 @@ import torch
 import torch.nn.functional as F
 from scipy import ndimage
 
+from mednotes._checks import check_int, check_number
 from mednotes.data.images import brain_template
-from mednotes.data.synthetic import (
-    Blob,
-    SegmentationDataset,
-    check_float,
-    check_int,
-    item_rng,
-)
+from mednotes.data.synthetic import Blob, SegmentationDataset, item_rng
 
 TISSUES = ("grey matter", "white matter", "csf")
 MIN_LESION = {2: 3.0, 3: 6.0}  # smallest lesion, in pixels (voxels), that is worth drawing
@@ -118,11 +113,11 @@ class BrainLesions(SegmentationDataset):
         if size is None:
             size = 128 if dim == 2 else 64
         self.dim = dim
-        self.size = check_int(size, "size", 24, 512 if dim == 2 else 192)
-        self.prevalence = check_float(prevalence, "prevalence", 0.0, 0.1, open_low=True)
-        self.max_lesions = check_int(max_lesions, "max_lesions", 1, 50)
-        self.empty_fraction = check_float(empty_fraction, "empty_fraction", 0.0, 0.9)
-        self.noise = check_float(noise, "noise", 0.0, 1.0)
+        self.size = check_int("size", size, 24, 512 if dim == 2 else 192)
+        self.prevalence = check_number("prevalence", prevalence, 0.0, 0.1, open_low=True)
+        self.max_lesions = check_int("max_lesions", max_lesions, 1, 50)
+        self.empty_fraction = check_number("empty_fraction", empty_fraction, 0.0, 0.9)
+        self.noise = check_number("noise", noise, 0.0, 1.0)
         self.tissue_classes = bool(tissue_classes)
         self.classes = ("background", "lesion") + (TISSUES if self.tissue_classes else ())
         self._anatomy = _anatomy(self.size, dim)  # resampled once, shared by datasets

@@ -25,8 +25,9 @@ import numpy as np
 import torch
 from scipy import ndimage
 
+from mednotes._checks import check_int, check_number
 from mednotes.data.images import histology
-from mednotes.data.synthetic import Blob, SeededDataset, check_float, check_int, item_rng
+from mednotes.data.synthetic import Blob, SeededDataset, item_rng
 
 
 @dataclass(frozen=True)
@@ -73,8 +74,8 @@ class HistologyPatches(SeededDataset):
     def __init__(self, n: int, size: int = 64, seed: int = 0, *, return_mask: bool = False,
                  stain_variation: bool = True, noise: float = 0.01, transform=None):
         super().__init__(n, seed, transform)
-        self.size = check_int(size, "size", 32, 512)
-        self.noise = check_float(noise, "noise", 0.0, 1.0)
+        self.size = check_int("size", size, 32, 512)
+        self.noise = check_number("noise", noise, 0.0, 1.0)
         self.return_mask = bool(return_mask)
         self.stain_variation = bool(stain_variation)
         self._tissue = _tissue_map()

@@ -18,33 +18,10 @@ import torch
 from scipy import ndimage
 from torch.utils.data import Dataset
 
+from mednotes._checks import check_int
 from mednotes.data.augmentation import item_generator
 
 Meta = dict[str, Any]
-
-
-# --------------------------------------------------------------------------- argument checks
-
-
-def check_int(value, name: str, minimum: int, maximum: int | None = None) -> int:
-    """``value`` as an int in ``[minimum, maximum]``, or a TypeError/ValueError naming it."""
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise TypeError(f"{name} must be an int, got {type(value).__name__}")
-    if value < minimum or (maximum is not None and value > maximum):
-        bound = f"between {minimum} and {maximum}" if maximum is not None else f">= {minimum}"
-        raise ValueError(f"{name} must be {bound}, got {value}")
-    return int(value)
-
-
-def check_float(value, name: str, low: float, high: float, *, open_low=False) -> float:
-    """``value`` as a float in ``[low, high]`` (``(low, high]`` with ``open_low``)."""
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.floating, np.integer)):
-        raise TypeError(f"{name} must be a number, got {type(value).__name__}")
-    value = float(value)
-    if not (low < value if open_low else low <= value) or value > high:
-        interval = f"({low}, {high}]" if open_low else f"[{low}, {high}]"
-        raise ValueError(f"{name} must be in {interval}, got {value}")
-    return value
 
 
 def item_rng(seed: int, index: int, stream: int = 0) -> np.random.Generator:
@@ -75,8 +52,8 @@ class SeededDataset(Dataset):
     classes: tuple[str, ...] = ()
 
     def __init__(self, n: int, seed: int = 0, transform: Callable | None = None):
-        self.n = check_int(n, "n", 1)
-        self.seed = check_int(seed, "seed", 0)
+        self.n = check_int("n", n, 1)
+        self.seed = check_int("seed", seed, 0)
         if transform is not None and not callable(transform):
             raise TypeError(f"transform must be callable or None, got {type(transform).__name__}")
         self.transform = transform
@@ -93,7 +70,7 @@ class SeededDataset(Dataset):
         ``i`` gets the same random flip every epoch. DataLoader workers copy the dataset when
         an iteration starts, so set it before iterating (and without persistent workers).
         """
-        self.epoch = check_int(epoch, "epoch", 0)
+        self.epoch = check_int("epoch", epoch, 0)
 
     def _index(self, index) -> int:
         try:

@@ -37,7 +37,8 @@ import torch.nn.functional as F
 from scipy import ndimage
 
 from mednotes.data.images import fundus
-from mednotes.data.synthetic import SegmentationDataset, check_float, check_int, item_rng
+from mednotes._checks import check_int, check_number
+from mednotes.data.synthetic import SegmentationDataset, item_rng
 
 WORK = 512  # side of the vessel-free background, in pixels
 CONTRAST = np.array([0.12, 0.45, 0.30])  # darkening of red, green, blue at full coverage
@@ -264,8 +265,8 @@ class RetinalVessels(SegmentationDataset):
     def __init__(self, n: int, size: int = 128, seed: int = 0, *, noise: float = 0.01,
                  transform=None):
         super().__init__(n, seed, transform)
-        self.size = check_int(size, "size", 32, 1024)
-        self.noise = check_float(noise, "noise", 0.0, 1.0)
+        self.size = check_int("size", size, 32, 1024)
+        self.noise = check_number("noise", noise, 0.0, 1.0)
         self._bg = _background(self.size)
         self.meta = {
             "source": "skimage.data.retina() (M. Häggström, fundus photograph of a normal "

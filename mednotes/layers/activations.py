@@ -15,7 +15,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from mednotes.layers._checks import check_choice, check_number, check_tensor
+from mednotes._checks import check_choice, check_number, check_tensor
 
 __all__ = [
     "ACTIVATIONS",

@@ -13,7 +13,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from mednotes.layers._checks import (
+from mednotes._checks import (
     check_bool,
     check_input,
     check_number,
@@ -253,7 +253,8 @@ class _BatchNorm(_NormBase):
     """Batch norm for any number of spatial dims; subclasses set it."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        check_input(type(self).__name__, x, self._spatial, self.num_features, "num_features")
+        check_input(type(self).__name__, x, self._spatial, channels=self.num_features,
+                    channel_arg="num_features", unbatched=False)
         batch_stats = self.training or self.running_mean is None
         if batch_stats:
             # Checked here, before the count below moves, so that a failed call changes nothing.

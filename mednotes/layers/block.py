@@ -7,7 +7,7 @@ from collections import OrderedDict
 from torch import nn
 
 from mednotes.conv import METHODS
-from mednotes.layers._checks import check_choice, check_positive_int, ntuple
+from mednotes._checks import check_choice, check_positive_int, ntuple
 from mednotes.layers.activations import ACTIVATIONS, ELU, LeakyReLU, ReLU
 from mednotes.layers.batchnorm import BatchNorm2d, BatchNorm3d
 from mednotes.layers.conv import Conv2d, Conv3d

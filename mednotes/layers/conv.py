@@ -16,7 +16,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from mednotes.conv import METHODS, convnd
-from mednotes.layers._checks import (
+from mednotes._checks import (
     check_choice,
     check_input,
     check_positive_int,
@@ -122,8 +122,7 @@ class _ConvNd(nn.Module):
         return [p for pair in reversed(pads) for p in pair]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        check_input(type(self).__name__, x, self._spatial, self.in_channels, "in_channels",
-                    unbatched=True)
+        check_input(type(self).__name__, x, self._spatial, channels=self.in_channels)
         padding = self.padding
         if self.padding_mode != "zeros":
             # mednotes.conv pads with zeros only; other borders are made here, then "valid".

@@ -18,7 +18,7 @@ import math
 import torch
 from torch import nn
 
-from mednotes.layers._checks import (
+from mednotes._checks import (
     check_bool,
     check_input,
     check_number,
@@ -253,9 +253,8 @@ class _InstanceNorm(_NormBase):
                          dtype, bias=bias)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        check_input(type(self).__name__, x, self._spatial, self.num_features, "num_features",
-                    unbatched=True)
-        unbatched = x.dim() == self._spatial + 1
+        unbatched = check_input(type(self).__name__, x, self._spatial,
+                                channels=self.num_features, channel_arg="num_features")
         if unbatched:
             x = x.unsqueeze(0)
         # As torch: momentum=None does not mean a cumulative average here (instance norm does

@@ -23,8 +23,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from mednotes.conv._checks import check_choice, ntuple
-from mednotes.pooling._checks import check_bool, check_input, sizes
+from mednotes._checks import check_choice, ntuple
+from mednotes._checks import check_bool, check_input, sizes
 from mednotes.pooling.classic import max_pool2d, max_pool3d
 
 PADDING_MODES = ("zeros", "reflect", "replicate", "circular")
@@ -175,7 +175,7 @@ def max_blur_pool2d(
                   [0.3125, 0.8750]]]])
     """
     check_bool("ceil_mode", ceil_mode)
-    check_input("max_blur_pool2d", 2, x)
+    check_input("max_blur_pool2d", x, 2)
     dense = max_pool2d(x, _max_window("max_blur_pool2d", 2, max_pool_size, x), stride=1)
     return _blur_pool("max_blur_pool2d", 2, dense, kernel_size, stride, padding_mode)
 
@@ -202,7 +202,7 @@ def max_blur_pool3d(
         torch.Size([1, 2, 2, 2, 2])
     """
     check_bool("ceil_mode", ceil_mode)
-    check_input("max_blur_pool3d", 3, x)
+    check_input("max_blur_pool3d", x, 3)
     dense = max_pool3d(x, _max_window("max_blur_pool3d", 3, max_pool_size, x), stride=1)
     return _blur_pool("max_blur_pool3d", 3, dense, kernel_size, stride, padding_mode)
 
@@ -289,7 +289,7 @@ class _MaxBlurPoolNd(_BlurPoolNd):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         name = type(self).__name__
-        check_input(name, self._n, x)
+        check_input(name, x, self._n)
         pool = max_pool2d if self._n == 2 else max_pool3d
         dense = pool(x, _max_window(name, self._n, self.max_pool_size, x), stride=1)
         return _blur_pool(
@@ -363,7 +363,7 @@ def _blur_pool(
     kernel: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Pad, then a depthwise strided convolution with the binomial filter."""
-    unbatched = check_input(op, n, x)
+    unbatched = check_input(op, x, n)
     strides = ntuple("stride", stride, n, 1)
     check_choice("padding_mode", padding_mode, PADDING_MODES)
     if kernel is None:

@@ -19,8 +19,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from mednotes.conv._checks import ntuple
-from mednotes.pooling._checks import check_bool, check_input, sizes
+from mednotes._checks import ntuple
+from mednotes._checks import check_bool, check_input, sizes
 
 IntOrTuple = int | Sequence[int]
 
@@ -404,7 +404,7 @@ def _pool(
     ceil_mode: bool,
 ) -> torch.Tensor:
     """Pad, take every window as a strided view, reduce it; shared by all four ops."""
-    unbatched = check_input(op, n, x)
+    unbatched = check_input(op, x, n)
     kernel, strides, pads, dilations = _window_args(op, n, kernel_size, stride, padding, dilation)
     check_bool("ceil_mode", ceil_mode)
     if unbatched:

@@ -10,8 +10,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from mednotes.conv._checks import check_choice, check_tensor, is_int, ntuple
-from mednotes.pooling._checks import sizes
+from mednotes._checks import check_choice, check_tensor, is_int, ntuple, sizes
 
 SHIFT_MODES = ("circular", "crop")
 
@@ -211,7 +210,7 @@ def shift_equivariance_error(
         raise TypeError(f"op must be callable (a function or module), got {type(op).__name__}")
     _batch_tensor("x", x)
     n = x.dim() - 2
-    shifts = _shifts(shift, n)
+    shifts = ntuple("shift", shift, n, None)
     check_choice("mode", mode, SHIFT_MODES)
     if not is_int(margin) or margin < 0:
         raise ValueError(f"margin must be a non-negative int, got {margin!r}")
@@ -463,20 +462,6 @@ def _batch_tensor(name: str, x: object) -> None:
         )
     if 0 in x.shape:
         raise ValueError(f"{name} is empty: shape {tuple(x.shape)}")
-
-
-def _shifts(shift: object, n: int) -> tuple[int, ...]:
-    if is_int(shift):
-        return (int(shift),) * n
-    if isinstance(shift, Sequence) and not isinstance(shift, str):
-        if not all(is_int(v) for v in shift):
-            raise TypeError(f"shift must hold ints, got {shift!r}")
-        if len(shift) != n:
-            raise ValueError(
-                f"shift must have {n} entries (one per spatial dim of x), got {shift!r}"
-            )
-        return tuple(int(v) for v in shift)
-    raise TypeError(f"shift must be an int or a tuple of ints, got {type(shift).__name__}")
 
 
 def _checked_output(op: Callable, inp: torch.Tensor, x: torch.Tensor) -> torch.Tensor:

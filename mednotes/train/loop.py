@@ -14,6 +14,7 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset, DistributedSampler, RandomSampler, Subset
 from tqdm.auto import tqdm
 
+from mednotes._checks import is_int
 from mednotes._runtime import device as pick_device
 from mednotes._runtime import seed_everything
 from mednotes.train import distributed
@@ -328,10 +329,6 @@ def _amp_settings(amp, device: torch.device) -> tuple[bool, torch.dtype | None]:
                      f"{device.type}; pass amp=False")
 
 
-def _is_int(value) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
 def _check_arguments(model, loss_fn, train_data, val_data, *, epochs, lr, batch_size, metrics,
                      amp, optimizer, weight_decay, schedule, num_workers, checkpoint, resume,
                      val_batch_size) -> None:
@@ -347,21 +344,21 @@ def _check_arguments(model, loss_fn, train_data, val_data, *, epochs, lr, batch_
                             f"__len__), got {type(data).__name__}")
         if len(data) == 0:
             raise ValueError(f"{name} is empty")
-    if not _is_int(epochs) or epochs < 1:
+    if not is_int(epochs) or epochs < 1:
         raise ValueError(f"epochs must be an int >= 1, got {epochs!r}")
     if (isinstance(lr, bool) or not isinstance(lr, (int, float))
             or not math.isfinite(lr) or lr <= 0):
         raise ValueError(f"lr must be a finite number > 0, got {lr!r}")
-    if not _is_int(batch_size) or batch_size < 1:
+    if not is_int(batch_size) or batch_size < 1:
         raise ValueError(f"batch_size must be an int >= 1, got {batch_size!r}")
-    if val_batch_size is not None and (not _is_int(val_batch_size) or val_batch_size < 1):
+    if val_batch_size is not None and (not is_int(val_batch_size) or val_batch_size < 1):
         raise ValueError(f"val_batch_size must be None or an int >= 1, got {val_batch_size!r}")
     if optimizer not in OPTIMIZERS:
         raise ValueError(f"optimizer must be one of {', '.join(OPTIMIZERS)}, got {optimizer!r}")
     if (isinstance(weight_decay, bool) or not isinstance(weight_decay, (int, float))
             or not weight_decay >= 0):
         raise ValueError(f"weight_decay must be a number >= 0, got {weight_decay!r}")
-    if not _is_int(num_workers) or num_workers < 0:
+    if not is_int(num_workers) or num_workers < 0:
         raise ValueError(f"num_workers must be an int >= 0, got {num_workers!r}")
     if schedule not in SCHEDULES:
         raise ValueError(f"schedule must be one of {', '.join(SCHEDULES)}, got {schedule!r}")
