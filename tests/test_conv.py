@@ -392,6 +392,25 @@ _x = torch.zeros(1, 2, 6, 6)
 _w = torch.zeros(4, 2, 3, 3)
 BAD = [
     # signal view
+    ("none", lambda: correlate(None, None), TypeError,
+     "image must be a 1-D, 2-D or 3-D array or torch tensor, got NoneType"),
+    ("numpy-scalar", lambda: correlate(np.float64(3), np.ones(1)), TypeError,
+     "image must be .* got float64"),
+    ("zero-dim-array", lambda: correlate(np.array(3.0), np.ones(1)), ValueError,
+     "image must have 1, 2 or 3 dims, got 0"),
+    ("zero-dim-tensor", lambda: correlate(torch.tensor(3.0), torch.ones(1)), ValueError,
+     "image must have 1, 2 or 3 dims, got 0"),
+    ("object-array", lambda: correlate(np.array([1, "a"], dtype=object), np.ones(1)), TypeError,
+     "image must hold real numbers, got dtype object"),
+    ("ragged", lambda: correlate([[1.0, 2.0], [3.0]], [1.0]), ValueError,
+     "image is not a rectangular array of numbers"),
+    ("string", lambda: correlate("abc", [1.0]), TypeError, "image must be .* got str"),
+    ("string-array", lambda: correlate(np.array(["1", "2"]), np.ones(1)), TypeError,
+     "image must hold real numbers, got dtype <U1"),
+    ("complex-kernel", lambda: correlate(np.ones(3), np.ones(2) + 1j), TypeError,
+     "kernel must hold real numbers, got complex numbers"),
+    ("complex-tensor", lambda: correlate(torch.ones(3), torch.ones(2, dtype=torch.cfloat)),
+     TypeError, "image and kernel must be real"),
     ("kernel-dims", lambda: correlate(np.zeros((4, 4)), np.zeros((2, 2, 2))), ValueError,
      "kernel has 3 dims, image has 2"),
     ("image-dims", lambda: correlate(np.zeros((2,) * 4), np.zeros((1,) * 4)), ValueError,
@@ -404,7 +423,7 @@ BAD = [
     ("signal-method", lambda: correlate(np.zeros(3), np.zeros(2), method="winograd"), ValueError,
      "method must be one of 'auto', 'direct'"),
     ("signal-complex", lambda: correlate(np.zeros(3, complex), np.zeros(2)), TypeError,
-     "image and kernel must be real"),
+     "image must hold real numbers, got complex numbers"),
     ("mixed-kinds", lambda: correlate(torch.zeros(3), np.zeros(2)), TypeError,
      "kernel is a ndarray but image is a torch.Tensor"),
     ("mixed-kinds-2", lambda: correlate(np.zeros(3), torch.zeros(2)), TypeError,
@@ -498,3 +517,102 @@ BAD = [
 def test_bad_input(call, error, message):
     with pytest.raises(error, match=message):
         call()
+
+
+# ---------------------------------------------------------------------- mixed precision
+
+
+def _amp(device):
+    return torch.bfloat16 if device == "cpu" else torch.float16
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("method", METHODS)
+@pytest.mark.parametrize("n", [1, 2, 3])
+def test_conv_follows_autocast_like_torch(n, method, device):
+    """Under autocast every method casts like F.convNd and agrees with it to one step of the
+    autocast dtype, forward and backward."""
+    amp = _amp(device)
+    g = torch.Generator().manual_seed(n)
+    x = torch.randn(2, 6, *(9,) * n, generator=g).to(device).requires_grad_()
+    w = torch.randn(4, 3, *(3,) * n, generator=g).to(device).requires_grad_()
+    b = torch.randn(4, generator=g).to(device).requires_grad_()
+    refs = [t.detach().clone().requires_grad_() for t in (x, w, b)]
+    with torch.autocast(device, dtype=amp):
+        ours = OURS[n](x, w, b, padding=1, groups=2, method=method)
+        theirs = NATIVE[n](*refs, padding=1, groups=2)
+    assert ours.dtype == theirs.dtype == amp
+    scale = theirs.double().abs().max().item()
+    step = torch.finfo(amp).eps
+    assert (ours.double() - theirs.double()).abs().max().item() <= step * scale
+    weights = torch.randn(ours.shape, generator=g).to(device)
+    (ours.float() * weights).sum().backward()
+    (theirs.float() * weights).sum().backward()
+    for name, mine, ref in zip("xwb", (x, w, b), refs, strict=True):
+        assert mine.grad.dtype == ref.grad.dtype == torch.float32, name
+        error = (mine.grad - ref.grad).abs().max().item()
+        assert error <= 4 * step * ref.grad.abs().max().item(), (name, error)
+
+
+@pytest.mark.parametrize("method", TEACHING)
+def test_half_precision_inputs_are_accumulated_in_float32(method):
+    """A 3x3 convolution over 64 channels sums 576 products. Accumulated in float32 and
+    rounded once, the result is within half a bfloat16 step of the exact sum of the same
+    (rounded) inputs; added up in bfloat16 it is not (checked below on the same data)."""
+    g = torch.Generator().manual_seed(7)
+    x = torch.rand(1, 64, 12, 12, generator=g).bfloat16()  # positive: errors do not cancel
+    w = torch.rand(2, 64, 3, 3, generator=g).bfloat16()
+    exact = F.conv2d(x.double(), w.double())
+    ours = conv2d(x, w, method=method)
+    assert ours.dtype == torch.bfloat16
+    half_step = torch.finfo(torch.bfloat16).eps / 2
+    assert ((ours.double() - exact).abs() / exact.abs()).max().item() <= half_step
+
+    running = torch.zeros_like(exact, dtype=torch.bfloat16)  # the naive sum, term by term
+    for c in range(64):
+        for u in range(3):
+            for v in range(3):
+                running = running + (w[None, :, c, u, v, None, None]
+                                     * x[:, c:c + 1, u:u + 10, v:v + 10])
+    assert ((running.double() - exact).abs() / exact.abs()).max().item() > 4 * half_step
+
+
+def test_numpy_signal_view_ignores_autocast():
+    image, kernel = np.random.default_rng(0).random((9, 9)), np.ones((3, 3))
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        inside = correlate(image, kernel)
+        tensor_out = correlate(torch.from_numpy(image).float(), torch.ones(3, 3))
+    assert inside.dtype == np.float64
+    np.testing.assert_allclose(inside, scipy.signal.correlate(image, kernel, "valid"), rtol=1e-12)
+    assert tensor_out.dtype == torch.bfloat16  # tensors follow autocast, as F.conv2d does
+
+
+# ------------------------------------------------------------------ non-finite values
+
+
+@pytest.mark.parametrize("method", ["fft", "auto", "direct", "im2col"])
+def test_nan_and_inf_stay_local_as_with_torch(method):
+    """One NaN and one inf pixel spoil only the outputs whose window covers them. An FFT
+    would spread them over the whole output, so "fft" (and "auto" when it picks the FFT)
+    computes by "direct" when the input is not finite."""
+    x = torch.randn(1, 1, 128, 128, generator=torch.Generator().manual_seed(3))
+    w = torch.randn(1, 1, 15, 15, generator=torch.Generator().manual_seed(4))
+    assert choose_method(x, w, (1, 1), ((7, 7), (7, 7)), (1, 1), 1) == "fft"  # auto -> FFT
+    x[0, 0, 10, 20] = float("nan")
+    x[0, 0, 90, 100] = float("inf")
+    ours = conv2d(x, w, padding=7, method=method)
+    theirs = F.conv2d(x, w, padding=7)
+    assert torch.equal(torch.isnan(ours), torch.isnan(theirs))
+    assert torch.equal(torch.isinf(ours), torch.isinf(theirs))
+    finite = torch.isfinite(theirs)
+    assert 0.9 < finite.float().mean().item() < 1.0  # most outputs are untouched
+    assert torch.allclose(ours[finite], theirs[finite], atol=1e-4)
+
+
+def test_fft_of_finite_input_is_still_an_fft():
+    """The fallback must not fire for ordinary input: the FFT result differs from the direct
+    one in the last bits, which shows which of the two ran."""
+    x = torch.randn(1, 1, 40, 40, generator=torch.Generator().manual_seed(5), dtype=torch.float64)
+    w = torch.randn(1, 1, 9, 9, generator=torch.Generator().manual_seed(6), dtype=torch.float64)
+    fft, direct = conv2d(x, w, method="fft"), conv2d(x, w, method="direct")
+    assert torch.allclose(fft, direct, atol=1e-10) and not torch.equal(fft, direct)

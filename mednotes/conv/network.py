@@ -14,6 +14,16 @@ which is a cross-correlation (the kernel is not flipped), exactly like
 - ``"native"``: torch's own kernel (oneDNN on CPU, cuDNN on CUDA).
 - ``"auto"``: ``"fft"`` where measurements on a CPU showed it to be clearly faster than
   ``"native"``, otherwise ``"native"``; see :func:`choose_method`.
+
+Two rules hold for every method:
+
+- Mixed precision: under ``torch.autocast`` the inputs are cast to the autocast dtype, as torch
+  does for its own convolutions, and the output comes in that dtype. Half-precision inputs are
+  accumulated in float32 by the teaching methods, as torch's kernels do, and rounded once.
+- Non-finite values stay local: a NaN or inf pixel spoils only the outputs whose window covers
+  it, as with torch. The FFT would smear it over the whole output (every frequency sees every
+  pixel), so when ``x`` or ``weight`` holds a NaN or inf, ``"fft"`` computes by ``"direct"``
+  instead; the result is the same wherever it is finite.
 """
 
 from __future__ import annotations
@@ -26,6 +36,7 @@ from collections.abc import Sequence
 import torch
 import torch.nn.functional as F
 
+from mednotes._amp import autocast_dtype, autocast_off, cast
 from mednotes._checks import (
     LAYOUTS,
     check_choice,
@@ -36,7 +47,9 @@ from mednotes._checks import (
 )
 
 METHODS = ("auto", "direct", "im2col", "fft", "native")
-PADDING_MODES = ("same", "valid")
+#: The padding that may be given by name (any other padding is a number of zeros per side).
+PADDING_NAMES = ("same", "valid")
+_HALF = (torch.float16, torch.bfloat16)
 
 _NATIVE = {1: F.conv1d, 2: F.conv2d, 3: F.conv3d}
 
@@ -209,8 +222,29 @@ def _conv(
     groups: int,
     method: str,
 ) -> torch.Tensor:
-    """Check every argument once, then hand plain tuples to the chosen method."""
+    """Follow autocast, check every argument once, then hand plain tuples to the method."""
     check_choice("method", method, METHODS)
+    device_type = x.device.type if isinstance(x, torch.Tensor) else "cpu"
+    lower = autocast_dtype("lower", device_type)
+    if lower is not None:  # as torch.autocast does for F.conv2d: float32 inputs cast down
+        x, weight, bias = cast(x, lower), cast(weight, lower), cast(bias, lower)
+    with autocast_off(device_type):
+        return _checked_conv(name, n, x, weight, bias, stride, padding, dilation, groups,
+                             method)
+
+
+def _checked_conv(
+    name: str,
+    n: int,
+    x: torch.Tensor,
+    weight: torch.Tensor,
+    bias: torch.Tensor | None,
+    stride: IntOrTuple,
+    padding: Padding,
+    dilation: IntOrTuple,
+    groups: int,
+    method: str,
+) -> torch.Tensor:
     unbatched = _check_tensors(name, n, x, weight, bias)
     if unbatched:  # torch accepts a single image without the batch dim; so do we
         x = x.unsqueeze(0)
@@ -223,25 +257,53 @@ def _conv(
 
     if method == "auto":
         method = choose_method(x, weight, stride_t, pads, dilation_t, groups)
+    if method == "fft" and not _all_finite(x, weight):
+        method = "direct"  # an FFT spreads one NaN or inf over every output; see the module
     if method == "native" or x.shape[0] == 0:  # an empty batch: nothing to teach, FFTs reject it
         native_padding = padding if isinstance(padding, str) else tuple(p for p, _ in pads)
         y = _NATIVE[n](x, weight, bias, stride_t, native_padding, dilation_t, groups)
     else:
-        # The three teaching methods share one convention: pad first, then a "valid" pass.
-        if method == "fft":
-            # Pad straight to the FFT grid, in one copy: zeros past the end are never read by
-            # the outputs we keep, and rfftn then needs no padding of its own.
-            pads = tuple(
-                (before, after + _fast_size(s + before + after) - (s + before + after))
-                for s, (before, after) in zip(x.shape[2:], pads)
-            )
-        flat = [p for pair in reversed(pads) for p in pair]  # F.pad wants the last dim first
-        padded = F.pad(x, flat) if any(flat) else x
-        compute = {"direct": _direct, "im2col": _im2col, "fft": _fft}[method]
-        y = compute(padded, weight, stride_t, dilation_t, groups, out_size)
-        if bias is not None:
-            y = y + bias.reshape(1, -1, *([1] * n))
+        y = _teaching(method, x, weight, bias, stride_t, pads, dilation_t, groups, out_size)
     return y.squeeze(0) if unbatched else y
+
+
+def _teaching(
+    method: str,
+    x: torch.Tensor,
+    weight: torch.Tensor,
+    bias: torch.Tensor | None,
+    stride: tuple[int, ...],
+    pads: tuple[tuple[int, int], ...],
+    dilation: tuple[int, ...],
+    groups: int,
+    out_size: tuple[int, ...],
+) -> torch.Tensor:
+    """The three teaching methods share one convention: pad first, then a "valid" pass."""
+    if x.dtype in _HALF:
+        # Sums of many half-precision terms lose their small ones; torch's kernels accumulate
+        # in float32 and round once at the end, and so do we.
+        y = _teaching(method, x.float(), weight.float(), cast(bias, torch.float32), stride,
+                      pads, dilation, groups, out_size)
+        return y.to(x.dtype)
+    if method == "fft":
+        # Pad straight to the FFT grid, in one copy: zeros past the end are never read by the
+        # outputs we keep, and rfftn then needs no padding of its own.
+        pads = tuple(
+            (before, after + _fast_size(s + before + after) - (s + before + after))
+            for s, (before, after) in zip(x.shape[2:], pads)
+        )
+    flat = [p for pair in reversed(pads) for p in pair]  # F.pad wants the last dim first
+    padded = F.pad(x, flat) if any(flat) else x
+    compute = {"direct": _direct, "im2col": _im2col, "fft": _fft}[method]
+    y = compute(padded, weight, stride, dilation, groups, out_size)
+    if bias is not None:
+        y = y + bias.reshape(1, -1, *([1] * len(out_size)))
+    return y
+
+
+def _all_finite(*tensors: torch.Tensor) -> bool:
+    """True when no tensor holds a NaN or an infinity (one reduction, one sync each)."""
+    return all(bool(torch.isfinite(t).all()) for t in tensors)
 
 
 def _check_tensors(
@@ -302,7 +364,7 @@ def _resolve_padding(
 ) -> tuple[tuple[int, int], ...]:
     """Padding as ``(before, after)`` per spatial dim."""
     if isinstance(padding, str):
-        check_choice("padding", padding, PADDING_MODES)
+        check_choice("padding", padding, PADDING_NAMES)
         if padding == "valid":
             return tuple((0, 0) for _ in kernel)
         if any(s != 1 for s in stride):
@@ -405,9 +467,6 @@ def _fft(
     out_size: tuple[int, ...],
 ) -> torch.Tensor:
     """Products of spectra; cross-correlation is convolution with the flipped kernel."""
-    if padded.dtype in (torch.float16, torch.bfloat16):  # torch's CPU FFT has no half support
-        y = _fft(padded.float(), weight.float(), stride, dilation, groups, out_size)
-        return y.to(padded.dtype)
     batch, channels = padded.shape[:2]
     out_channels, n = weight.shape[0], weight.dim() - 2
     dims = tuple(range(-n, 0))

@@ -18,6 +18,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from mednotes._amp import autocast_off
 from mednotes._checks import check_choice
 from mednotes.conv.network import METHODS, convnd
 
@@ -33,10 +34,12 @@ def correlate(image: Array, kernel: Array, mode: str = "valid", method: str = "a
     flipping, which is what a CNN layer computes.
 
     Args:
-        image: numpy array (or nested list) or torch tensor with 1 to 3 dims. float16,
-            float32 and float64 are kept (mixed dtypes promote as numpy/torch do); integer and
-            bool input is computed and returned as float64 (scipy would keep the integer
-            dtype), as is numpy's long double. Complex input is rejected.
+        image: numpy array (or nested list of numbers) or torch tensor with 1 to 3 dims.
+            float16, float32 and float64 are kept (mixed dtypes promote as numpy/torch do);
+            integer and bool input is computed and returned as float64 (scipy would keep the
+            integer dtype), as is numpy's long double; integer torch tensors on a device
+            without float64 (Apple MPS) are computed in float32. Complex, object and string
+            input, None and scalars are rejected with a TypeError or ValueError.
         kernel: same kind (numpy or torch) and same number of dims as ``image``; mixing a
             numpy array with a torch tensor raises ``TypeError`` rather than guessing a device.
         mode: ``"full"`` (every overlap, size ``n + k - 1``), ``"same"`` (size of ``image``,
@@ -47,8 +50,9 @@ def correlate(image: Array, kernel: Array, mode: str = "valid", method: str = "a
         method: how to compute, see :func:`mednotes.conv.conv2d` (``"auto"`` by default).
 
     Returns:
-        The same kind as ``image``: numpy in, numpy out; a torch tensor on ``image``'s device
-        (keeping the autograd graph) for torch in.
+        The same kind as ``image``: numpy in, numpy out (computed in numpy's dtype even under
+        ``torch.autocast``); a torch tensor on ``image``'s device (keeping the autograd graph)
+        for torch in, which follows autocast as :func:`mednotes.conv.conv2d` does.
 
     Shape:
         - image: ``(n1,)``, ``(n1, n2)`` or ``(n1, n2, n3)``; kernel: ``(k1, ...)`` likewise
@@ -66,7 +70,7 @@ def correlate(image: Array, kernel: Array, mode: str = "valid", method: str = "a
         tensor([2., 5., 8.])
     """
     image_t, kernel_t, back = _as_tensors(image, kernel)
-    return back(_correlate(image_t, kernel_t, mode, method))
+    return back(_correlate_in_kind(image_t, kernel_t, mode, method, back))
 
 
 def convolve(image: Array, kernel: Array, mode: str = "valid", method: str = "auto") -> Array:
@@ -99,7 +103,17 @@ def convolve(image: Array, kernel: Array, mode: str = "valid", method: str = "au
     image_t, kernel_t, back = _as_tensors(image, kernel)
     # The whole difference between the two operations: flip the kernel along every axis.
     flipped = kernel_t.flip(tuple(range(kernel_t.dim())))
-    return back(_correlate(image_t, flipped, mode, method))
+    return back(_correlate_in_kind(image_t, flipped, mode, method, back))
+
+
+def _correlate_in_kind(
+    image: torch.Tensor, kernel: torch.Tensor, mode: str, method: str, back: Callable
+) -> torch.Tensor:
+    """Numpy arrays are computed in their own dtype, whatever autocast says about tensors."""
+    if back is _to_numpy:
+        with autocast_off("cpu"):
+            return _correlate(image, kernel, mode, method)
+    return _correlate(image, kernel, mode, method)
 
 
 def _correlate(image: torch.Tensor, kernel: torch.Tensor, mode: str, method: str) -> torch.Tensor:
@@ -150,23 +164,21 @@ def _as_tensors(
             raise TypeError(f"image and kernel must be real, got dtypes {dtypes[0]}, {dtypes[1]}")
         dtype = torch.promote_types(*dtypes)
         if not dtype.is_floating_point:
-            dtype = torch.float64  # integers and bools: exact like scipy, but as floats
+            # Integers and bools: exact like scipy (up to 2**53), but as floats; float32 where
+            # the device has no float64 (Apple MPS).
+            dtype = torch.float32 if image.device.type == "mps" else torch.float64
         if kernel.device != image.device:
             raise ValueError(f"kernel is on {kernel.device}, image is on {image.device}")
         image_t, kernel_t = image.to(dtype), kernel.to(dtype)
         back: Callable[[torch.Tensor], Array] = lambda out: out  # noqa: E731
     else:
-        image_np, kernel_np = np.asarray(image), np.asarray(kernel)
-        if np.iscomplexobj(image_np) or np.iscomplexobj(kernel_np):
-            raise TypeError(
-                f"image and kernel must be real, got dtypes {image_np.dtype}, {kernel_np.dtype}"
-            )
+        image_np, kernel_np = _numeric_array("image", image), _numeric_array("kernel", kernel)
         dtype = np.result_type(image_np, kernel_np)
         if dtype not in (np.float16, np.float32, np.float64):
             dtype = np.dtype(np.float64)  # ints and bools (exact up to 2**53), long double
         image_t = torch.from_numpy(np.ascontiguousarray(image_np, dtype=dtype))
         kernel_t = torch.from_numpy(np.ascontiguousarray(kernel_np, dtype=dtype))
-        back = lambda out: out.detach().numpy()  # noqa: E731
+        back = _to_numpy
     if image_t.dim() not in (1, 2, 3):
         raise ValueError(f"image must have 1, 2 or 3 dims, got {image_t.dim()}")
     if kernel_t.dim() != image_t.dim():
@@ -175,3 +187,25 @@ def _as_tensors(
         if value.numel() == 0:
             raise ValueError(f"{name} is empty: shape {tuple(value.shape)}")
     return image_t, kernel_t, back
+
+
+def _numeric_array(name: str, value: object) -> np.ndarray:
+    """``value`` as a real numeric numpy array with 1 to 3 dims, or a message naming ``name``."""
+    if value is None or isinstance(value, (str, bytes)) or np.isscalar(value):
+        raise TypeError(
+            f"{name} must be a 1-D, 2-D or 3-D array or torch tensor, got {type(value).__name__}"
+        )
+    try:
+        array = np.asarray(value)
+    except ValueError as error:  # a ragged nested list
+        raise ValueError(f"{name} is not a rectangular array of numbers: {error}") from None
+    if array.dtype.kind not in "biuf" or array.dtype == object:
+        kind = "complex numbers" if array.dtype.kind == "c" else f"dtype {array.dtype}"
+        raise TypeError(f"{name} must hold real numbers, got {kind}")
+    if array.ndim not in (1, 2, 3):
+        raise ValueError(f"{name} must have 1, 2 or 3 dims, got {array.ndim}")
+    return array
+
+
+def _to_numpy(out: torch.Tensor) -> np.ndarray:
+    return out.detach().numpy()
