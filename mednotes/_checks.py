@@ -185,6 +185,20 @@ def check_device(name: str, value: object) -> torch.device | None:
         ) from None
 
 
+def check_float_dtype(name: str, value: object) -> torch.dtype | None:
+    """None or a floating-point ``torch.dtype``: parameters of integer dtype cannot learn."""
+    if value is None:
+        return None
+    if not isinstance(value, torch.dtype):
+        raise TypeError(f"{name} must be a torch.dtype such as torch.float32, got {describe(value)}")
+    if not value.is_floating_point:
+        raise TypeError(
+            f"{name}={value} is not a floating dtype; parameters and kernels need one such as "
+            "torch.float32 (gradients and initial values are fractions)"
+        )
+    return value
+
+
 # ------------------------------------------------------------------------------- tensors
 
 

@@ -86,12 +86,16 @@ def twin_step(ours, theirs, x, seed, tol=1e-9):
     (yo * target).sum().backward()
     (yt * target).sum().backward()
     assert_close(xo.grad, xt.grad, tol, "input grad")
-    for (name, p), (_, q) in zip(ours.named_parameters(), theirs.named_parameters()):
+    for (name, p), (their_name, q) in zip(ours.named_parameters(), theirs.named_parameters(),
+                                          strict=True):
+        assert name == their_name, f"parameter {name} is paired with torch's {their_name}"
         assert_close(p.grad, q.grad, tol, f"{name} grad")
 
 
 def assert_same_buffers(ours, theirs, tol=1e-12):
-    for (name, a), (_, b) in zip(ours.named_buffers(), theirs.named_buffers()):
+    for (name, a), (their_name, b) in zip(ours.named_buffers(), theirs.named_buffers(),
+                                          strict=True):
+        assert name == their_name, f"buffer {name} is paired with torch's {their_name}"
         if b.dtype == torch.long:
             assert torch.equal(a, b), f"{name}: {a} != {b}"
         else:
@@ -329,12 +333,26 @@ def test_batchnorm_batch_of_one_raises_like_torch():
 
 
 def test_batchnorm_half_input_is_computed_in_float32():
+    # Values near 100 with a spread of 10: in bfloat16 (8 bits of mantissa) the mean and the
+    # centred values are off by up to a quarter, so statistics computed in bfloat16 are
+    # visibly wrong, while statistics computed in float32 from the same rounded inputs leave
+    # only the final rounding of the output: half a bfloat16 step of |y| <= 4.
     bn = BatchNorm2d(2)
     x = randn(4, 2, 3, 3, seed=46, dtype=torch.float32, shift=100.0, scale=10.0)
-    expected = BatchNorm2d(2)(x)
-    y = bn(x.to(torch.bfloat16))
+    x_half = x.to(torch.bfloat16)
+    expected = F.batch_norm(x_half.double(), None, None, training=True, eps=bn.eps)
+    y = bn(x_half)
     assert y.dtype == torch.bfloat16 and bn.running_mean.dtype == torch.float32
-    assert_close(y, expected, 0.05, "bfloat16 output")
+    tol = torch.finfo(torch.bfloat16).eps / 2  # relative to max(1, |expected|)
+    assert_close(y, expected, tol, "bfloat16 output")
+
+    # The tolerance discriminates: the same arithmetic carried out in bfloat16 fails it.
+    mean = x_half.mean((0, 2, 3), keepdim=True)
+    centred = x_half - mean
+    in_bfloat16 = centred / torch.sqrt((centred * centred).mean((0, 2, 3), keepdim=True) + 1e-5)
+    assert in_bfloat16.dtype == torch.bfloat16
+    error = (in_bfloat16.double() - expected).abs().max().item()
+    assert error > tol * expected.abs().max().item(), error
 
 
 @pytest.mark.parametrize("make", [
@@ -708,7 +726,48 @@ ERRORS = [  # (id, call, exception, message pattern, torch's counterpart or None
      "act must be one of 'relu', 'leaky_relu', 'elu', None", None),
     ("cna-order", lambda: ConvNormAct(1, 8, order="act-conv-norm"), ValueError,
      "order must be one of 'conv-norm-act', 'conv-act-norm', 'norm-act-conv'", None),
-    ("cna-dim", lambda: ConvNormAct(1, 8, dim=1), ValueError, r"dim must be 2 \(images\) or 3",
+    ("cna-dim", lambda: ConvNormAct(1, 8, dim=1), ValueError, "dim must be one of 2, 3; got int 1",
+     None),
+    ("cna-dim-float", lambda: ConvNormAct(1, 8, dim=2.0), ValueError,
+     "dim must be one of 2, 3; got float 2.0", None),
+    ("cna-3d-on-4d", lambda: ConvNormAct(1, 8, dim=3)(torch.zeros(1, 8, 8, 8)), ValueError,
+     r"ConvNormAct\(dim=3\) expects 5D input \(N, C, D, H, W\), got 4D input of shape "
+     r"\(1, 8, 8, 8\); a 4D batch has 2 spatial dims", None),
+    ("cna-channels", lambda: ConvNormAct(3, 8)(torch.zeros(1, 1, 8, 8)), ValueError,
+     "x has 1 channels .* built for in_channels=3", None),
+    ("conv-int-dtype", lambda: Conv2d(1, 8, 3, dtype=torch.int64), TypeError,
+     "dtype=torch.int64 is not a floating dtype", lambda: nn.Conv2d(1, 8, 3, dtype=torch.int64)),
+    ("bn-int-dtype", lambda: BatchNorm2d(4, dtype=torch.int32), TypeError,
+     "dtype=torch.int32 is not a floating dtype", None),
+    ("gn-int-dtype", lambda: GroupNorm(2, 4, dtype=torch.uint8), TypeError,
+     "dtype=torch.uint8 is not a floating dtype", None),
+    ("ln-int-dtype", lambda: LayerNorm(4, dtype=torch.int16), TypeError,
+     "dtype=torch.int16 is not a floating dtype", None),
+    ("conv-device", lambda: Conv2d(1, 8, 3, device="gpu"), ValueError,
+     "device='gpu' is not a device", lambda: nn.Conv2d(1, 8, 3, device="gpu")),
+    ("conv-int-input", lambda: Conv2d(1, 1, 3)(torch.zeros(1, 1, 5, 5, dtype=torch.long)),
+     TypeError, r"x has dtype torch.int64; expected a floating dtype .*x.float\(\)",
+     lambda: nn.Conv2d(1, 1, 3)(torch.zeros(1, 1, 5, 5, dtype=torch.long))),
+    ("conv-complex-input", lambda: Conv2d(1, 1, 3)(torch.zeros(1, 1, 5, 5, dtype=torch.cfloat)),
+     TypeError, "x has complex dtype", None),
+    ("conv-reflect-too-wide", lambda: Conv2d(1, 1, 3, padding=5, padding_mode="reflect")(
+        torch.zeros(1, 1, 4, 4)), ValueError,
+     r"padding_mode='reflect' with padding 5 needs an input less than its size .* size 4",
+     lambda: nn.Conv2d(1, 1, 3, padding=5, padding_mode="reflect")(torch.zeros(1, 1, 4, 4))),
+    ("conv-circular-too-wide", lambda: Conv3d(1, 1, 3, padding=(0, 0, 6),
+                                              padding_mode="circular")(torch.zeros(1, 1, 4, 4, 5)),
+     ValueError, r"padding_mode='circular' with padding 6 needs an input at most .* dim 2",
+     lambda: nn.Conv3d(1, 1, 3, padding=(0, 0, 6), padding_mode="circular")(
+         torch.zeros(1, 1, 4, 4, 5))),
+    ("bn-training-str", lambda: batch_norm(X4, torch.zeros(4), torch.ones(4), training="False"),
+     TypeError, "training must be True or False, got str 'False'", None),
+    ("in-stats-str", lambda: instance_norm(X4, use_input_stats="no"), TypeError,
+     "use_input_stats must be True or False, got str 'no'", None),
+    ("bn-momentum-nan", lambda: BatchNorm2d(4, momentum=float("nan")), ValueError,
+     "momentum must be finite", None),
+    ("bn-eps-inf", lambda: BatchNorm2d(4, eps=float("inf")), ValueError, "eps must be finite",
+     None),
+    ("gn-groups-str", lambda: GroupNorm("2", 4), TypeError, "num_groups must be an int, got str",
      None),
     ("cna-groups", lambda: ConvNormAct(1, 8, norm="group", norm_groups=3), ValueError,
      r"norm_groups=3 does not divide the 8 channels.*\[1, 2, 4, 8\]", None),
@@ -749,3 +808,137 @@ def test_parameters_are_where_torch_puts_them():
         "running_mean", "running_var", "num_batches_tracked"}
     assert BatchNorm2d(2).num_batches_tracked.dtype == torch.long
     assert dict(BatchNorm2d(2, track_running_stats=False).named_buffers()) == {}
+
+
+# ---------------------------------------------------------------------- mixed precision
+
+def amp_dtype(device):
+    """The dtype torch.autocast uses by default on this device type."""
+    return torch.bfloat16 if device == "cpu" else torch.float16
+
+
+AMP_PAIRS = [  # (id, our module, torch's module, input shape)
+    ("conv", lambda: Conv2d(4, 6, 3, padding=1), lambda: nn.Conv2d(4, 6, 3, padding=1),
+     (2, 4, 9, 9)),
+    ("conv-reflect-stride", lambda: Conv2d(4, 6, 3, stride=2, padding=1, padding_mode="reflect"),
+     lambda: nn.Conv2d(4, 6, 3, stride=2, padding=1, padding_mode="reflect"), (2, 4, 9, 9)),
+    ("conv3d-groups", lambda: Conv3d(4, 6, 3, padding="same", groups=2),
+     lambda: nn.Conv3d(4, 6, 3, padding="same", groups=2), (2, 4, 5, 6, 7)),
+    ("batch", lambda: BatchNorm2d(4), lambda: nn.BatchNorm2d(4), (3, 4, 6, 6)),
+    ("batch-eval", lambda: BatchNorm3d(4).eval(), lambda: nn.BatchNorm3d(4).eval(),
+     (2, 4, 3, 4, 5)),
+    ("instance", lambda: InstanceNorm2d(4, affine=True),
+     lambda: nn.InstanceNorm2d(4, affine=True), (2, 4, 6, 6)),
+    ("group", lambda: GroupNorm(2, 4), lambda: nn.GroupNorm(2, 4), (2, 4, 6, 6)),
+    ("layer", lambda: LayerNorm([4, 6, 6]), lambda: nn.LayerNorm([4, 6, 6]), (2, 4, 6, 6)),
+    ("relu", ReLU, nn.ReLU, (2, 4, 6, 6)),
+    ("leaky_relu", lambda: LeakyReLU(0.2), lambda: nn.LeakyReLU(0.2), (2, 4, 6, 6)),
+    ("elu", lambda: ELU(0.7), lambda: nn.ELU(0.7), (2, 4, 6, 6)),
+]
+
+
+def _randomise_state(module, seed):
+    """Parameters and running statistics away from their 1s and 0s, so that errors show."""
+    with torch.no_grad():
+        for i, tensor in enumerate([*module.parameters(), *module.buffers()]):
+            if tensor.is_floating_point():
+                tensor.copy_(randn(*tensor.shape, seed=seed + i, dtype=tensor.dtype).abs() + 0.5)
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("input_dtype", ["float32", "half"])
+@pytest.mark.parametrize("make,make_torch,shape", [p[1:] for p in AMP_PAIRS],
+                         ids=[p[0] for p in AMP_PAIRS])
+def test_layers_follow_autocast_like_torch(make, make_torch, shape, input_dtype, device):
+    """Same output dtype as torch's layer under autocast, values and gradients within 2 steps
+    of the output dtype: a layer computing its statistics in half precision fails this (see
+    test_batchnorm_half_input_is_computed_in_float32)."""
+    amp = amp_dtype(device)
+    theirs = make_torch().to(device)
+    _randomise_state(theirs, seed=300)
+    ours = make().to(device)
+    ours.load_state_dict(theirs.state_dict())
+    dtype = torch.float32 if input_dtype == "float32" else amp
+    x = randn(*shape, seed=301, dtype=torch.float32, device=device, scale=2.0, shift=0.5)
+    xo, xt = (x.to(dtype).requires_grad_() for _ in range(2))
+    with torch.autocast(device, dtype=amp):
+        yo, yt = ours(xo), theirs(xt)
+    assert yo.dtype == yt.dtype, f"ours gives {yo.dtype}, torch gives {yt.dtype}"
+    step = torch.finfo(yt.dtype).eps
+    assert_close(yo, yt, 2 * step, "output under autocast")
+
+    weights = randn(*yt.shape, seed=302, dtype=torch.float32, device=device)
+    (yo.float() * weights).sum().backward()
+    (yt.float() * weights).sum().backward()
+    assert xo.grad.dtype == xt.grad.dtype == dtype
+    assert_close(xo.grad, xt.grad, 4 * torch.finfo(dtype).eps, "input gradient")
+    for (name, p), (their_name, q) in zip(ours.named_parameters(), theirs.named_parameters(),
+                                          strict=True):
+        assert name == their_name and p.grad.dtype == q.grad.dtype == torch.float32
+        # Parameter gradients sum over the batch and positions: a few steps of the
+        # autocast dtype, relative to their size.
+        assert_close(p.grad, q.grad, 8 * torch.finfo(amp).eps, f"{name} gradient")
+
+
+def test_the_issue_reproduction_runs_under_autocast():
+    m = nn.Sequential(ConvNormAct(1, 8, 3), ConvNormAct(8, 8, 3))
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        y = m(torch.randn(2, 1, 16, 16))
+    assert y.dtype == torch.bfloat16 and y.shape == (2, 8, 16, 16)
+    assert all(p.dtype == torch.float32 for p in m.parameters())
+
+
+class _SmallUNet(nn.Module):
+    """Two levels of ConvNormAct pairs from mednotes.layers, max pooling and a skip: the size
+    of a small U-Net (about 26k parameters)."""
+
+    def __init__(self, width=16):
+        super().__init__()
+        from mednotes.pooling import MaxPool2d
+
+        self.down = nn.Sequential(ConvNormAct(1, width, 3), ConvNormAct(width, width, 3))
+        self.pool = MaxPool2d(2)
+        self.bottom = nn.Sequential(ConvNormAct(width, 2 * width, 3, norm="group", norm_groups=4),
+                                    ConvNormAct(2 * width, 2 * width, 3, norm="instance"))
+        self.up = nn.Upsample(scale_factor=2, mode="nearest")
+        self.decode = nn.Sequential(ConvNormAct(3 * width, width, 3, norm="layer", act="elu"),
+                                    ConvNormAct(width, width, 3, act="leaky_relu"))
+        self.head = Conv2d(width, 2, 1)
+
+    def forward(self, x):
+        skip = self.down(x)
+        x = self.up(self.bottom(self.pool(skip)))
+        return self.head(self.decode(torch.cat([skip, x.to(skip.dtype)], dim=1)))
+
+
+@pytest.mark.slow
+def test_a_small_unet_from_mednotes_layers_trains_with_fit_amp_on_cpu():
+    from torch.utils.data import TensorDataset
+
+    from mednotes.train import fit
+
+    g = torch.Generator().manual_seed(0)
+    masks = torch.zeros(48, 16, 16, dtype=torch.long)
+    for i in range(48):
+        top, left = torch.randint(0, 10, (2,), generator=g).tolist()
+        masks[i, top:top + 6, left:left + 6] = 1
+    images = (masks.float() + 0.4 * torch.randn(48, 16, 16, generator=g)).unsqueeze(1)
+    data = TensorDataset(images[:40], masks[:40])
+    held_out = TensorDataset(images[40:], masks[40:])
+
+    def foreground_dice(logits, target):
+        pred = logits.argmax(1)
+        return 2 * ((pred == 1) & (target == 1)).sum() / ((pred == 1).sum() + (target == 1).sum())
+
+    torch.manual_seed(0)
+    net = _SmallUNet()
+    assert 20_000 < sum(p.numel() for p in net.parameters()) < 30_000
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        assert net(images[:2]).dtype == torch.bfloat16  # autocast really is in play
+    history = fit(net, nn.CrossEntropyLoss(), data, held_out, epochs=6, lr=1e-2, batch_size=8,
+                  device="cpu", amp=True, progress=False, metrics={"dice": foreground_dice})
+    losses = [record["train_loss"] for record in history]
+    assert all(math.isfinite(v) for v in losses)
+    assert losses[-1] < 0.5 * losses[0], losses
+    assert history[-1]["dice"] > 0.7, history[-1]
+    assert all(p.dtype == torch.float32 for p in net.parameters())

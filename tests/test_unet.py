@@ -98,11 +98,22 @@ def test_wrong_dims_or_channels_are_clear_errors():
         net(torch.zeros(1, 3, 8, 8))
 
 
-@pytest.mark.parametrize("kwargs, name", [
-    ({"dim": 1}, "dim"), ({"depth": 0}, "depth"), ({"base_channels": 0}, "base_channels"),
-    ({"norm": "layer"}, "norm"), ({"up": "pixelshuffle"}, "up"),
-    ({"in_channels": 1.5}, "in_channels"),
+@pytest.mark.parametrize("kwargs, name, error", [
+    ({"dim": 1}, "dim", ValueError), ({"dim": 2.0}, "dim", ValueError),
+    ({"dim": True}, "dim", ValueError), ({"depth": 0}, "depth", ValueError),
+    ({"base_channels": 0}, "base_channels", ValueError), ({"norm": "batchnorm"}, "norm", ValueError),
+    ({"up": "pixelshuffle"}, "up", ValueError), ({"in_channels": 1.5}, "in_channels", TypeError),
+    ({"out_channels": "2"}, "out_channels", TypeError), ({"skips": "no"}, "skips", TypeError),
+    ({"skips": 0}, "skips", TypeError),
 ])
-def test_bad_constructor_arguments_name_the_argument(kwargs, name):
-    with pytest.raises(ValueError, match=f"^{name} must be"):
+def test_bad_constructor_arguments_name_the_argument(kwargs, name, error):
+    with pytest.raises(error, match=f"^{name} must be"):
         UNet(**kwargs)
+
+
+def test_layer_norm_means_what_it_means_in_conv_norm_act():
+    """norm="layer" is GroupNorm(1, C) in both, so the two NORMS lists are one."""
+    net = UNet(1, 2, base_channels=4, depth=1, norm="layer")
+    norms = [m for m in net.modules() if isinstance(m, nn.GroupNorm)]
+    assert norms and all(m.num_groups == 1 for m in norms)
+    assert net(torch.zeros(1, 1, 8, 8)).shape == (1, 2, 8, 8)

@@ -15,6 +15,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from mednotes._amp import autocast_off
 from mednotes._checks import check_choice, check_number, check_tensor
 
 __all__ = [
@@ -55,7 +56,8 @@ def relu(x: torch.Tensor) -> torch.Tensor:
     x = check_tensor("x", x)
     # `x <= 0` rather than `x > 0` as the test, so that a NaN passes through (as in torch)
     # instead of being hidden as a zero.
-    return torch.where(x <= 0, torch.zeros_like(x), x)
+    with autocast_off(x.device.type):  # elementwise: in x's dtype, as torch's own
+        return torch.where(x <= 0, torch.zeros_like(x), x)
 
 
 def leaky_relu(x: torch.Tensor, negative_slope: float = 0.01) -> torch.Tensor:
@@ -79,7 +81,8 @@ def leaky_relu(x: torch.Tensor, negative_slope: float = 0.01) -> torch.Tensor:
     """
     x = check_tensor("x", x)
     negative_slope = check_number("negative_slope", negative_slope)
-    return torch.where(x > 0, x, x * negative_slope)
+    with autocast_off(x.device.type):  # elementwise: in x's dtype, as torch's own
+        return torch.where(x > 0, x, x * negative_slope)
 
 
 def elu(x: torch.Tensor, alpha: float = 1.0) -> torch.Tensor:
@@ -104,7 +107,8 @@ def elu(x: torch.Tensor, alpha: float = 1.0) -> torch.Tensor:
     alpha = check_number("alpha", alpha)
     # exp of the clamped input: torch.where differentiates both branches, and exp(x) of a large
     # positive x would overflow to inf there and turn the gradient into inf * 0 = NaN.
-    return torch.where(x > 0, x, alpha * torch.expm1(x.clamp(max=0)))
+    with autocast_off(x.device.type):  # elementwise: in x's dtype, as torch's own
+        return torch.where(x > 0, x, alpha * torch.expm1(x.clamp(max=0)))
 
 
 def relu_grad(x: torch.Tensor) -> torch.Tensor:

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from collections import OrderedDict
 
+import torch
 from torch import nn
 
 from mednotes.conv import METHODS
-from mednotes._checks import check_choice, check_positive_int, ntuple
+from mednotes._checks import check_choice, check_input, check_positive_int, ntuple
 from mednotes.layers.activations import ACTIVATIONS, ELU, LeakyReLU, ReLU
 from mednotes.layers.batchnorm import BatchNorm2d, BatchNorm3d
 from mednotes.layers.conv import Conv2d, Conv3d
@@ -107,8 +108,7 @@ class ConvNormAct(nn.Sequential):
         norm_groups: int = 8,
         method: str = "auto",
     ) -> None:
-        if dim not in (2, 3) or isinstance(dim, bool):
-            raise ValueError(f"dim must be 2 (images) or 3 (volumes), got {dim!r}")
+        dim = check_choice("dim", dim, (2, 3))
         if norm is not None:
             check_choice("norm", norm, NORMS + (None,))
         if act is not None:
@@ -137,6 +137,13 @@ class ConvNormAct(nn.Sequential):
         super().__init__(OrderedDict((n, parts[n]) for n in names if parts[n] is not None))
         self.in_channels, self.out_channels, self.dim = in_channels, out_channels, dim
         self.norm_kind, self.act_kind, self.order = norm, act, order
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        # Checked here, so that a wrong input is named as the block's, not as an intermediate
+        # shape deep inside its norm.
+        check_input(f"ConvNormAct(dim={self.dim})", x, self.dim, channels=self.in_channels,
+                    unbatched=False)
+        return super().forward(x)
 
 
 def _padding(

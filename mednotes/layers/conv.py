@@ -18,6 +18,8 @@ from torch import nn
 from mednotes.conv import METHODS, convnd
 from mednotes._checks import (
     check_choice,
+    check_device,
+    check_float_dtype,
     check_input,
     check_positive_int,
     ntuple,
@@ -79,7 +81,8 @@ class _ConvNd(nn.Module):
         if not isinstance(bias, bool):
             raise TypeError(f"bias must be True or False, got {type(bias).__name__} {bias!r}")
 
-        factory = {"device": device, "dtype": dtype}
+        factory = {"device": check_device("device", device),
+                   "dtype": check_float_dtype("dtype", dtype)}
         self.weight = nn.Parameter(
             torch.empty(self.out_channels, self.in_channels // self.groups, *self.kernel_size,
                         **factory)
@@ -126,10 +129,29 @@ class _ConvNd(nn.Module):
         padding = self.padding
         if self.padding_mode != "zeros":
             # mednotes.conv pads with zeros only; other borders are made here, then "valid".
-            x = F.pad(x, self._explicit_padding(), mode=self.padding_mode)
+            flat = self._explicit_padding()
+            self._check_border(x, flat)
+            x = F.pad(x, flat, mode=self.padding_mode)
             padding = 0
         return convnd(x, self.weight, self.bias, self.stride, padding, self.dilation,
                       self.groups, method=self.method)
+
+    def _check_border(self, x: torch.Tensor, flat: list[int]) -> None:
+        """A mirror needs more pixels than it reflects; a wrap-around no more than there are."""
+        sizes = x.shape[-self._spatial:]
+        pads = list(zip(flat[::2], flat[1::2]))[::-1]  # back to the first dim first
+        for axis, (size, (before, after)) in enumerate(zip(sizes, pads)):
+            widest = max(before, after)
+            too_wide = ((self.padding_mode == "reflect" and widest >= size)
+                        or (self.padding_mode == "circular" and widest > size))
+            if too_wide:
+                rule = "less than" if self.padding_mode == "reflect" else "at most"
+                raise ValueError(
+                    f"padding_mode={self.padding_mode!r} with padding {widest} needs an input "
+                    f"{rule} its size along every spatial dim, but spatial dim {axis} of x "
+                    f"(shape {tuple(x.shape)}) has size {size}; use a larger input, less "
+                    "padding or padding_mode='replicate'"
+                )
 
     def extra_repr(self) -> str:
         # torch's wording, so that printed models read the same in both libraries.

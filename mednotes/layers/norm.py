@@ -18,16 +18,19 @@ import math
 import torch
 from torch import nn
 
+from mednotes._amp import autocast_dtype, autocast_off, cast
 from mednotes._checks import (
     check_bool,
+    check_device,
+    check_float_dtype,
     check_input,
     check_number,
     check_positive_int,
     check_tensor,
     ntuple,
 )
-from mednotes.layers.batchnorm import (
-    _NormBase,
+from mednotes.layers.norm_base import (
+    NormBase,
     check_per_channel,
     normalize_with,
     scale_shift,
@@ -97,6 +100,7 @@ def instance_norm(
     if (running_mean is None) != (running_var is None):
         raise ValueError("running_mean and running_var go together: pass both or neither")
     eps = check_number("eps", eps, low=0.0)
+    use_input_stats = check_bool("use_input_stats", use_input_stats)
     if not use_input_stats:
         if running_mean is None:
             raise ValueError(
@@ -175,9 +179,13 @@ def group_norm(
             f"num_groups={num_groups}), and the variance of one value is 0, so every output "
             "would be β; use fewer groups or larger feature maps"
         )
-    grouped = x.reshape(x.shape[0], num_groups, per_group)
-    x_hat, _, _ = standardize(grouped, (2,), eps)
-    return scale_shift(x_hat.reshape(x.shape), weight, bias, x.dtype)
+    # Under autocast on CUDA torch computes group norm in float32; on the CPU in x's dtype.
+    amp = autocast_dtype("float32", x.device.type, "group_norm")
+    x, weight, bias = cast(x, amp), cast(weight, amp), cast(bias, amp)
+    with autocast_off(x.device.type):
+        grouped = x.reshape(x.shape[0], num_groups, per_group)
+        x_hat, _, _ = standardize(grouped, (2,), eps)
+        return scale_shift(x_hat.reshape(x.shape), weight, bias, x.dtype)
 
 
 def layer_norm(
@@ -223,18 +231,22 @@ def layer_norm(
                 f"{name} has shape {tuple(tensor.shape)}; expected normalized_shape={shape}"
             )
     eps = check_number("eps", eps, low=0.0)
-    x_hat, _, _ = standardize(x, tuple(range(-len(shape), 0)), eps)
-    if weight is not None:
-        x_hat = x_hat * weight
-    if bias is not None:
-        x_hat = x_hat + bias
-    return x_hat.to(x.dtype)
+    # Under autocast on CUDA torch computes layer norm in float32; on the CPU in x's dtype.
+    amp = autocast_dtype("float32", x.device.type, "layer_norm")
+    x, weight, bias = cast(x, amp), cast(weight, amp), cast(bias, amp)
+    with autocast_off(x.device.type):
+        x_hat, _, _ = standardize(x, tuple(range(-len(shape), 0)), eps)
+        if weight is not None:
+            x_hat = x_hat * weight
+        if bias is not None:
+            x_hat = x_hat + bias
+        return x_hat.to(x.dtype)
 
 
 # -------------------------------------------------------------------------------- modules
 
 
-class _InstanceNorm(_NormBase):
+class _InstanceNorm(NormBase):
     """Instance norm for any number of spatial dims; subclasses set it."""
 
     def __init__(
@@ -391,7 +403,8 @@ class GroupNorm(nn.Module):
         self.eps = check_number("eps", eps, low=0.0)
         self.affine = check_bool("affine", affine)
         check_bool("bias", bias)
-        factory = {"device": device, "dtype": dtype}
+        factory = {"device": check_device("device", device),
+                   "dtype": check_float_dtype("dtype", dtype)}
         if affine:
             self.weight = nn.Parameter(torch.ones(num_channels, **factory))
         else:
@@ -471,7 +484,8 @@ class LayerNorm(nn.Module):
         self.eps = check_number("eps", eps, low=0.0)
         self.elementwise_affine = check_bool("elementwise_affine", elementwise_affine)
         check_bool("bias", bias)
-        factory = {"device": device, "dtype": dtype}
+        factory = {"device": check_device("device", device),
+                   "dtype": check_float_dtype("dtype", dtype)}
         if elementwise_affine:
             self.weight = nn.Parameter(torch.ones(self.normalized_shape, **factory))
         else:

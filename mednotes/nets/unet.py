@@ -23,7 +23,9 @@ import math
 import torch
 from torch import nn
 
-NORMS = ("batch", "group", "instance", None)
+from mednotes._checks import check_bool, check_choice, check_positive_int
+from mednotes.layers.block import NORMS
+
 UPSAMPLINGS = ("transpose", "interpolate")
 
 
@@ -35,6 +37,8 @@ def _norm(kind: str | None, channels: int, dim: int) -> nn.Module:
         return nn.GroupNorm(math.gcd(8, channels), channels)
     if kind == "instance":
         return (nn.InstanceNorm2d, nn.InstanceNorm3d)[dim - 2](channels, affine=True)
+    if kind == "layer":  # over (C, *spatial) with one γ and β per channel, as ConvNormAct's
+        return nn.GroupNorm(1, channels)
     return nn.Identity()
 
 
@@ -95,8 +99,8 @@ class UNet(nn.Module):
         depth: number of down-steps (and up-steps).
         skips: concatenate encoder features into the decoder. With False the decoder sees
             only the bottleneck, so fine detail has to come back through it (blurry output).
-        norm: ``"batch"``, ``"group"`` (8 groups where the channels allow), ``"instance"``
-            or None. Convolutions carry a bias only when there is no norm.
+        norm: ``"batch"``, ``"group"`` (8 groups where the channels allow), ``"instance"``,
+            ``"layer"`` (one group) or None, as :class:`mednotes.layers.ConvNormAct`. Convolutions carry a bias only when there is no norm.
         up: ``"transpose"`` (learnt 2x2 transposed convolution, as in the paper) or
             ``"interpolate"`` (bilinear/trilinear doubling, then a 1x1 convolution).
 
@@ -123,18 +127,15 @@ class UNet(nn.Module):
                  base_channels: int = 16, depth: int = 3, skips: bool = True,
                  norm: str | None = "batch", up: str = "transpose"):
         super().__init__()
-        for name, value in (("in_channels", in_channels), ("out_channels", out_channels),
-                            ("base_channels", base_channels), ("depth", depth)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be an int >= 1, got {value!r}")
-        if dim not in (2, 3):
-            raise ValueError(f"dim must be 2 or 3, got {dim!r}")
-        if norm not in NORMS:
-            raise ValueError(f"norm must be one of {NORMS}, got {norm!r}")
-        if up not in UPSAMPLINGS:
-            raise ValueError(f"up must be one of {UPSAMPLINGS}, got {up!r}")
+        in_channels = check_positive_int("in_channels", in_channels)
+        out_channels = check_positive_int("out_channels", out_channels)
+        base_channels = check_positive_int("base_channels", base_channels)
+        depth = check_positive_int("depth", depth)
+        dim = check_choice("dim", dim, (2, 3))
+        check_choice("norm", norm, NORMS + (None,))
+        check_choice("up", up, UPSAMPLINGS)
         self.in_channels, self.out_channels, self.dim = in_channels, out_channels, dim
-        self.depth, self.skips = depth, bool(skips)
+        self.depth, self.skips = depth, check_bool("skips", skips)
         widths = [base_channels * 2**i for i in range(depth + 1)]
 
         self.encoders = nn.ModuleList(

@@ -30,7 +30,7 @@ from mednotes.layers import (
 from mednotes.widgets._figure import figure_png
 
 #: The normalisations the explorer compares, in the order of its bars.
-NORMS = ("BatchNorm", "GroupNorm", "InstanceNorm")
+_LAYER_NAMES = ("BatchNorm", "GroupNorm", "InstanceNorm")
 _BATCH = {2: BatchNorm2d, 3: BatchNorm3d}
 _INSTANCE = {2: InstanceNorm2d, 3: InstanceNorm3d}
 _MEAN_BINS = np.linspace(-2.0, 2.0, 41)
@@ -160,10 +160,10 @@ def _normalization_figure(dpi: int = 100):
     ax_var.set_xlabel("batch variance / population variance")
     ax_var.legend(loc="upper right", fontsize=8)
     colours = ("tab:red", "tab:purple", "tab:gray")
-    gap_bars = ax_gap.bar(range(len(NORMS)), [0.0] * len(NORMS), color=colours)
+    gap_bars = ax_gap.bar(range(len(_LAYER_NAMES)), [0.0] * len(_LAYER_NAMES), color=colours)
     labels = [ax_gap.text(i, 0.0, "", ha="center", va="bottom", fontsize=9)
-              for i in range(len(NORMS))]
-    ax_gap.set_xticks(range(len(NORMS)), NORMS)
+              for i in range(len(_LAYER_NAMES))]
+    ax_gap.set_xticks(range(len(_LAYER_NAMES)), _LAYER_NAMES)
     ax_gap.set_ylabel("mean |y_train − y_eval| / mean |y_eval|", fontsize=9)
 
     def update(batch_size: int, info: dict) -> None:
@@ -177,7 +177,7 @@ def _normalization_figure(dpi: int = 100):
         ax_mean.set_title(f"batch size {batch_size}: batch means ±{info['mean_spread']:.2f} σ",
                           fontsize=10)
         ax_var.set_title(f"batch variances ±{info['var_spread']:.0%}", fontsize=10)
-        values = [info["gap"][name] for name in NORMS]
+        values = [info["gap"][name] for name in _LAYER_NAMES]
         top = max(0.6, 1.2 * max(values))
         for bar, text, value in zip(gap_bars, labels, values):
             bar.set_height(value)
