@@ -12,6 +12,8 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
+from mednotes._checks import describe, is_int
+
 Meta = dict[str, Any]
 
 
@@ -192,8 +194,11 @@ def brain_template(resolution: int = 2) -> tuple[torch.Tensor, Meta]:
         >>> tuple(volume.shape), meta["channels"]
         ((4, 99, 117, 95), ('t1', 'grey matter', 'white matter', 'csf'))
     """
+    if not is_int(resolution):  # 2.0 or True would otherwise pass as 2 or 1
+        raise TypeError(f"resolution must be the int 1 or 2 (mm), got {describe(resolution)}")
     if resolution not in (1, 2):
         raise ValueError(f"resolution must be 1 or 2 (mm), got {resolution!r}")
+    resolution = int(resolution)
     volume, spacing = _brain(resolution)
     meta: Meta = {
         "modality": "MR (T1-weighted template)",
@@ -238,7 +243,7 @@ def load(name: str, **kwargs: Any) -> tuple[torch.Tensor, Meta]:
         'MR'
     """
     if not isinstance(name, str):
-        raise TypeError(f"name must be a str, got {type(name).__name__}")
+        raise TypeError(f"name must be a str such as 'ct', got {describe(name)}")
     key = name.strip().lower()
     if key not in _LOADERS:
         raise ValueError(f"unknown image name {name!r}; valid names: {', '.join(_LOADERS)}")

@@ -25,7 +25,7 @@ import torch
 import torch.nn.functional as F
 from scipy import ndimage
 
-from mednotes._checks import check_int, check_number
+from mednotes._checks import check_bool, check_int, check_number, describe, is_int
 from mednotes.data.images import brain_template
 from mednotes.data.synthetic import Blob, SegmentationDataset, item_rng
 
@@ -108,8 +108,11 @@ class BrainLesions(SegmentationDataset):
                  prevalence: float = 0.01, max_lesions: int = 4, empty_fraction: float = 0.2,
                  tissue_classes: bool = False, noise: float = 0.02, transform=None):
         super().__init__(n, seed, transform)
-        if isinstance(dim, bool) or not isinstance(dim, int) or dim not in (2, 3):
+        if not is_int(dim):
+            raise TypeError(f"dim must be the int 2 (slices) or 3 (volumes), got {describe(dim)}")
+        if dim not in (2, 3):
             raise ValueError(f"dim must be 2 (slices) or 3 (volumes), got {dim!r}")
+        dim = int(dim)
         if size is None:
             size = 128 if dim == 2 else 64
         self.dim = dim
@@ -118,7 +121,7 @@ class BrainLesions(SegmentationDataset):
         self.max_lesions = check_int("max_lesions", max_lesions, 1, 50)
         self.empty_fraction = check_number("empty_fraction", empty_fraction, 0.0, 0.9)
         self.noise = check_number("noise", noise, 0.0, 1.0)
-        self.tissue_classes = bool(tissue_classes)
+        self.tissue_classes = check_bool("tissue_classes", tissue_classes)
         self.classes = ("background", "lesion") + (TISSUES if self.tissue_classes else ())
         self._anatomy = _anatomy(self.size, dim)  # resampled once, shared by datasets
         shape = "(1, S, S) axial slices" if dim == 2 else "(1, S, S, S) volumes"
@@ -189,6 +192,7 @@ class BrainLesions(SegmentationDataset):
         labels); with ``noise=False`` the noise is left out.
         """
         index = self._index(index)
+        lesions, noise = check_bool("lesions", lesions), check_bool("noise", noise)
         anatomy = self._anatomy
         rng = item_rng(self.seed, index, 0)
         if self.dim == 2:

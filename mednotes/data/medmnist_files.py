@@ -12,13 +12,17 @@ put them in one folder. Class names and tasks below follow MedMNIST's own ``INFO
 
 from __future__ import annotations
 
+import os
+import zipfile
+import zlib
 from pathlib import Path
 from typing import NamedTuple
 
 import numpy as np
 import torch
 
-from mednotes.data.synthetic import SeededDataset
+from mednotes._checks import check_int, describe, is_int, sizes
+from mednotes.data.synthetic import SeededDataset, check_transform
 
 SPLITS = ("train", "val", "test")
 
@@ -27,6 +31,7 @@ class Info(NamedTuple):
     dim: int  # 2 or 3
     task: str
     labels: tuple[str, ...]
+    channels: int = 1  # 3 for the RGB 2D datasets, stored channels-last
 
 
 _ORGANS = ("bladder", "femur-left", "femur-right", "heart", "kidney-left", "kidney-right",
@@ -36,7 +41,7 @@ DATASETS: dict[str, Info] = {
     "pathmnist": Info(2, "multi-class", (
         "adipose", "background", "debris", "lymphocytes", "mucus", "smooth muscle",
         "normal colon mucosa", "cancer-associated stroma",
-        "colorectal adenocarcinoma epithelium")),
+        "colorectal adenocarcinoma epithelium"), 3),
     "chestmnist": Info(2, "multi-label, binary-class", (
         "atelectasis", "cardiomegaly", "effusion", "infiltration", "mass", "nodule",
         "pneumonia", "pneumothorax", "consolidation", "edema", "emphysema", "fibrosis",
@@ -44,16 +49,16 @@ DATASETS: dict[str, Info] = {
     "dermamnist": Info(2, "multi-class", (
         "actinic keratoses and intraepithelial carcinoma", "basal cell carcinoma",
         "benign keratosis-like lesions", "dermatofibroma", "melanoma", "melanocytic nevi",
-        "vascular lesions")),
+        "vascular lesions"), 3),
     "octmnist": Info(2, "multi-class", (
         "choroidal neovascularization", "diabetic macular edema", "drusen", "normal")),
     "pneumoniamnist": Info(2, "binary-class", ("normal", "pneumonia")),
-    "retinamnist": Info(2, "ordinal-regression", ("0", "1", "2", "3", "4")),
+    "retinamnist": Info(2, "ordinal-regression", ("0", "1", "2", "3", "4"), 3),
     "breastmnist": Info(2, "binary-class", ("malignant", "normal, benign")),
     "bloodmnist": Info(2, "multi-class", (
         "basophil", "eosinophil", "erythroblast",
         "immature granulocytes(myelocytes, metamyelocytes and promyelocytes)", "lymphocyte",
-        "monocyte", "neutrophil", "platelet")),
+        "monocyte", "neutrophil", "platelet"), 3),
     "tissuemnist": Info(2, "multi-class", (
         "Collecting Duct, Connecting Tubule", "Distal Convoluted Tubule",
         "Glomerular endothelial cells", "Interstitial endothelial cells", "Leukocytes",
@@ -83,16 +88,32 @@ def medmnist_path(name: str, root, size: int = 28) -> Path:
         'data/pathmnist_64.npz'
     """
     key = _check_name(name)
+    root = _check_root(root)
+    size = _check_size(size, key)
+    return root / (f"{key}.npz" if size == 28 else f"{key}_{size}.npz")
+
+
+def _check_root(root) -> Path:
+    if not isinstance(root, (str, os.PathLike)):
+        raise TypeError(f"root must be a folder path (a str or pathlib.Path), got {describe(root)}")
+    return Path(root)
+
+
+def _check_size(size, key: str) -> int:
     dim = DATASETS[key].dim
+    if not is_int(size):  # 28.0 or True would otherwise slip through `in`
+        raise TypeError(
+            f"size must be an int, one of {SIZES[dim]} for the {dim}D dataset {key}, "
+            f"got {describe(size)}")
     if size not in SIZES[dim]:
         raise ValueError(
             f"size must be one of {SIZES[dim]} for the {dim}D dataset {key}, got {size!r}")
-    return Path(root) / (f"{key}.npz" if size == 28 else f"{key}_{size}.npz")
+    return int(size)
 
 
 def _check_name(name) -> str:
     if not isinstance(name, str):
-        raise TypeError(f"name must be a str such as 'pathmnist', got {type(name).__name__}")
+        raise TypeError(f"name must be a str such as 'pathmnist', got {describe(name)}")
     key = name.strip().lower()
     if key not in DATASETS:
         raise ValueError(f"unknown MedMNIST name {name!r}; valid names: {', '.join(DATASETS)}")
@@ -105,23 +126,23 @@ class MedMNIST(SeededDataset):
     def __init__(self, name: str, root, split: str = "train", *, size: int = 28,
                  transform=None, seed: int = 0):
         key = _check_name(name)
+        if not isinstance(split, str):
+            raise TypeError(
+                f"split must be a str, one of {', '.join(SPLITS)}, got {describe(split)}")
         if split not in SPLITS:
             raise ValueError(f"split must be one of {', '.join(SPLITS)}, got {split!r}")
         path = medmnist_path(key, root, size)
+        size = _check_size(size, key)
+        check_int("seed", seed, 0)  # before reading what may be a large file
+        check_transform(transform)
         if not path.is_file():
             raise FileNotFoundError(
                 f"MedMNIST file not found: {path}. mednotes never downloads data: download "
                 f"{path.name} yourself (https://medmnist.com, or the MedMNIST Zenodo record) "
                 f"and put it in {Path(root)}")
         info = DATASETS[key]
-        with np.load(path) as archive:
-            missing = [k for k in (f"{split}_images", f"{split}_labels") if k not in archive]
-            if missing:
-                raise ValueError(f"{path} has no array {missing[0]!r}; it holds "
-                                 f"{', '.join(sorted(archive.files)) or 'nothing'}")
-            images = archive[f"{split}_images"]
-            labels = archive[f"{split}_labels"]
-        self.images, self.labels = _validate(path, split, info, images, labels)
+        images, labels = _read(path, (f"{split}_images", f"{split}_labels"))
+        self.images, self.labels = _validate(path, split, key, size, images, labels)
         super().__init__(len(self.images), seed, transform)
         self.name, self.split, self.size = key, split, size
         self.classes = info.labels
@@ -149,16 +170,87 @@ class MedMNIST(SeededDataset):
         return image, label
 
 
-def _validate(path, split, info: Info, images: np.ndarray, labels: np.ndarray):
+ZIP_MAGIC = (b"PK\x03\x04", b"PK\x05\x06")  # a zip (.npz) starts with a file or an empty directory
+NPY_MAGIC = b"\x93NUMPY"
+#: What reading a damaged archive can raise, from zipfile, zlib and numpy's format reader.
+READ_ERRORS = (ValueError, OSError, EOFError, KeyError, zipfile.BadZipFile, zlib.error)
+
+
+def _read(path: Path, keys: tuple[str, ...]) -> list[np.ndarray]:
+    """The arrays ``keys`` of the ``.npz`` file ``path``, or a ValueError naming the path.
+
+    Nothing is unpickled (``allow_pickle=False``): a file is data, never code, so an array
+    of Python objects is refused rather than run.
+    """
+    with open(path, "rb") as file:
+        head = file.read(len(NPY_MAGIC))
+    if not head.startswith(ZIP_MAGIC):
+        what = ("it holds a single .npy array (a renamed .npy file?)"
+                if head.startswith(NPY_MAGIC) else "the file is empty" if not head
+                else "it does not start like a zip file (a text or web page saved by mistake?)")
+        raise ValueError(f"{path} is not a MedMNIST .npz archive: {what}. Download "
+                         f"{path.name} again from https://medmnist.com")
+    try:
+        archive = np.load(path, allow_pickle=False)
+    except READ_ERRORS as err:
+        raise ValueError(f"{path} is not a readable .npz archive (truncated or corrupt?): "
+                         f"{err}. Download {path.name} again") from None
+    try:
+        out = []
+        for key in keys:
+            if key not in archive.files:
+                raise ValueError(f"{path} has no array {key!r}; it holds "
+                                 f"{', '.join(sorted(archive.files)) or 'nothing'}")
+            try:
+                array = archive[key]
+            except READ_ERRORS as err:
+                if "allow_pickle" in str(err):
+                    raise ValueError(
+                        f"{path}: array {key!r} holds Python objects (dtype object); MedMNIST "
+                        "arrays hold numbers, and mednotes never unpickles a file") from None
+                raise ValueError(f"{path}: array {key!r} cannot be read (truncated or "
+                                 f"corrupt file?): {err}") from None
+            if not isinstance(array, np.ndarray):  # a zip member that is not a .npy
+                raise ValueError(  # noqa: TRY004 - the file is wrong, not an argument's type
+                    f"{path}: {key!r} is not a numpy array (the archive holds raw "
+                    f"{type(array).__name__}, not a .npy, under that name)")
+            out.append(array)
+        return out
+    finally:
+        archive.close()
+
+
+def _first_bad(labels: np.ndarray, bad: np.ndarray) -> str:
+    """``"1.5 (row 3)"``: the first offending label and where it is, for messages."""
+    row, col = np.argwhere(bad)[0]
+    where = f"row {row}, column {col}" if labels.shape[1] > 1 else f"row {row}"
+    return f"{labels[row, col].item()!r} ({where})"
+
+
+def _validate(path: Path, split: str, key: str, size: int, images: np.ndarray,
+              labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Check one split against what MedMNIST ships; return images and int64 labels."""
+    info = DATASETS[key]
     where = f"{path} ({split})"
     if images.dtype != np.uint8:
         raise ValueError(
             f"{where}: images must be uint8 as MedMNIST ships them, got {images.dtype}")
-    shapes = {2: "(N, H, W) or (N, H, W, 3)", 3: "(N, D, H, W)"}[info.dim]
-    good = (images.ndim == 3 or (images.ndim == 4 and images.shape[-1] == 3)) \
-        if info.dim == 2 else images.ndim == 4
+    colour = info.channels == 3
+    shapes = {2: "(N, H, W, 3)" if colour else "(N, H, W)", 3: "(N, D, H, W)"}[info.dim]
+    good = images.ndim == (4 if info.dim == 3 or colour else 3) \
+        and (not colour or images.shape[-1] == 3)
     if not good:
-        raise ValueError(f"{where}: images must be {shapes}, got shape {images.shape}")
+        kind = "RGB" if colour else "grey-level"
+        raise ValueError(f"{where}: images must be {shapes} ({info.dim}D {kind} images), got "
+                         f"shape {images.shape}")
+    found = images.shape[1:1 + info.dim]
+    if found != (size,) * info.dim:
+        other = ""
+        if len(set(found)) == 1 and found[0] in SIZES[info.dim]:
+            right = f"{key}.npz" if found[0] == 28 else f"{key}_{found[0]}.npz"
+            other = f"; a {sizes(found)} file is named {right} and read with size={found[0]}"
+        raise ValueError(f"{where}: images must be {sizes((size,) * info.dim)} for size={size} "
+                         f"(the file name {path.name} says so), got {sizes(found)}{other}")
     if len(images) == 0:
         raise ValueError(f"{where}: the split holds no images")
     if labels.ndim == 1:
@@ -167,15 +259,33 @@ def _validate(path, split, info: Info, images: np.ndarray, labels: np.ndarray):
         raise ValueError(f"{where}: labels must be (N, 1) or (N, k) with N = {len(images)} "
                          f"images, got shape {labels.shape}")
     k = len(info.labels)
-    if info.task.startswith("multi-label"):
+    multi_label = info.task.startswith("multi-label")
+    if multi_label:
         if labels.shape[1] != k:
             raise ValueError(f"{where}: multi-label labels must have {k} columns, got "
                              f"{labels.shape[1]}")
     elif labels.shape[1] != 1:
         raise ValueError(f"{where}: labels must be (N, 1) class indices, got {labels.shape}")
-    if labels.size and (labels.min() < 0 or labels.max() >= (2 if labels.shape[1] > 1 else k)):
-        raise ValueError(f"{where}: label values must lie in [0, {k - 1}] "
-                         f"({', '.join(info.labels[:3])}, ...), got {labels.min()}..{labels.max()}")
+    integer = np.issubdtype(labels.dtype, np.integer)
+    if not (integer or np.issubdtype(labels.dtype, np.floating)):
+        raise ValueError(f"{where}: labels must be integer class indices, got dtype "
+                         f"{labels.dtype}")
+    if not integer:  # floats are fine only when every value is a whole, finite number
+        bad = ~np.isfinite(labels)
+        if bad.any():
+            raise ValueError(
+                f"{where}: labels must be finite integers, got {_first_bad(labels, bad)}")
+        bad = labels != np.round(labels)
+        if bad.any():
+            raise ValueError(f"{where}: labels must be whole numbers (class indices), got "
+                             f"{_first_bad(labels, bad)}")
+    top = 1 if multi_label else k - 1
+    bad = (labels < 0) | (labels > top)
+    if bad.any():
+        what = ("multi-label flags must be 0 or 1" if multi_label else
+                f"label values must lie in [0, {k - 1}] ({', '.join(info.labels[:3])}, ...)")
+        raise ValueError(f"{where}: {what}, got {_first_bad(labels, bad)}; values span "
+                         f"{labels.min().item()!r}..{labels.max().item()!r}")
     return images, labels.astype(np.int64)
 
 
@@ -202,8 +312,14 @@ def medmnist(name: str, root, split: str = "train", *, size: int = 28, transform
         ``()`` int64 class index, or ``(k,)`` int64 0/1 flags for multi-label ChestMNIST.
 
     Raises:
-        ValueError: unknown name (lists valid names), bad split or size, or a file whose
-            arrays are missing or malformed (names the array).
+        TypeError: ``name`` or ``split`` not a str, ``root`` not a path, ``size`` or ``seed``
+            not an int, ``transform`` not callable.
+        ValueError: unknown name (lists valid names), bad split or size; a file that is not
+            a readable ``.npz`` archive (a renamed ``.npy``, a text file, a truncated or
+            corrupt download) or holds Python objects (never unpickled); arrays that are
+            missing (names the array) or malformed: images not uint8, not of the size and
+            channels the name promises, labels that are not whole, finite numbers in the
+            dataset's class range (0/1 flags for ChestMNIST). Every message names the path.
         FileNotFoundError: the file is not there (names the path expected).
 
     Explained in: Data for the book.

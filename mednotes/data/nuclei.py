@@ -25,7 +25,7 @@ import numpy as np
 import torch
 from scipy import ndimage
 
-from mednotes._checks import check_int, check_number
+from mednotes._checks import check_bool, check_int, check_number
 from mednotes.data.images import histology
 from mednotes.data.synthetic import Blob, SeededDataset, item_rng
 
@@ -76,8 +76,8 @@ class HistologyPatches(SeededDataset):
         super().__init__(n, seed, transform)
         self.size = check_int("size", size, 32, 512)
         self.noise = check_number("noise", noise, 0.0, 1.0)
-        self.return_mask = bool(return_mask)
-        self.stain_variation = bool(stain_variation)
+        self.return_mask = check_bool("return_mask", return_mask)
+        self.stain_variation = check_bool("stain_variation", stain_variation)
         self._tissue = _tissue_map()
         self.meta = {
             "source": "skimage.data.immunohistochemistry() (CMMI) for the tissue layout only",
@@ -101,6 +101,7 @@ class HistologyPatches(SeededDataset):
         from skimage.color import hed2rgb
 
         index = self._index(index)
+        noise = check_bool("noise", noise)
         size, label = self.size, self.label(index)
         look = LOOKS[self.classes[label]]
         rng = item_rng(self.seed, index, 0)

@@ -18,8 +18,8 @@ import torch
 from scipy import ndimage
 from torch.utils.data import Dataset
 
-from mednotes._checks import check_int
-from mednotes.data.augmentation import item_generator
+from mednotes._checks import check_int, describe
+from mednotes.data.augmentation import _apply, item_generator
 
 Meta = dict[str, Any]
 
@@ -34,10 +34,18 @@ def item_rng(seed: int, index: int, stream: int = 0) -> np.random.Generator:
         >>> item_rng(0, 3).random() == item_rng(0, 3).random() != item_rng(0, 4).random()
         True
     """
-    return np.random.default_rng([seed, index, stream])
+    seed, index = check_int("seed", seed, 0), check_int("index", index, 0)
+    return np.random.default_rng([seed, index, check_int("stream", stream, 0)])
 
 
 # --------------------------------------------------------------------------- base dataset
+
+
+def check_transform(transform: Callable | None) -> Callable | None:
+    """``transform`` if it is None or callable: ``transform(image, mask, generator)``."""
+    if transform is not None and not callable(transform):
+        raise TypeError(f"transform must be callable or None, got {describe(transform)}")
+    return transform
 
 
 class SeededDataset(Dataset):
@@ -54,9 +62,7 @@ class SeededDataset(Dataset):
     def __init__(self, n: int, seed: int = 0, transform: Callable | None = None):
         self.n = check_int("n", n, 1)
         self.seed = check_int("seed", seed, 0)
-        if transform is not None and not callable(transform):
-            raise TypeError(f"transform must be callable or None, got {type(transform).__name__}")
-        self.transform = transform
+        self.transform = check_transform(transform)
         self.epoch = 0
         self.meta: Meta = {}
 
@@ -73,6 +79,8 @@ class SeededDataset(Dataset):
         self.epoch = check_int("epoch", epoch, 0)
 
     def _index(self, index) -> int:
+        if isinstance(index, (bool, np.bool_)):  # True is not item 1
+            raise TypeError(f"index must be an int, got {describe(index)}")
         try:
             i = operator.index(index)
         except TypeError:
@@ -84,7 +92,7 @@ class SeededDataset(Dataset):
     def _augment(self, i: int, image: torch.Tensor, mask: torch.Tensor | None):
         if self.transform is None:
             return image, mask
-        return self.transform(image, mask, item_generator(self.seed, i, self.epoch))
+        return _apply(self.transform, image, mask, item_generator(self.seed, i, self.epoch))
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(n={self.n}, seed={self.seed}, classes={self.classes})"

@@ -37,7 +37,7 @@ import torch.nn.functional as F
 from scipy import ndimage
 
 from mednotes.data.images import fundus
-from mednotes._checks import check_int, check_number
+from mednotes._checks import check_bool, check_int, check_number
 from mednotes.data.synthetic import SegmentationDataset, item_rng
 
 WORK = 512  # side of the vessel-free background, in pixels
@@ -283,6 +283,7 @@ class RetinalVessels(SegmentationDataset):
     def render(self, index: int, *, vessels: bool = True, noise: bool = True):
         """Item ``index`` as ``(image, mask)``, optionally without vessels or noise."""
         index = self._index(index)
+        vessels, noise = check_bool("vessels", vessels), check_bool("noise", noise)
         bg, size = self._bg, self.size
         rng = item_rng(self.seed, index, 0)
         mirror = rng.random() < 0.5
