@@ -1,15 +1,18 @@
-"""Checks for the pooling practices: output sizes of pooling layers, and where aliases land."""
+"""Checks for the pooling chapter's practices: output sizes of pooling, and where aliases land.
+
+Used by ``exercises/05_pooling_sizes.ipynb`` and ``exercises/06_predicting_aliasing.ipynb``;
+the chapter is ``book/principles/03_pooling``.
+"""
 
 from __future__ import annotations
 
+import torch
 
-from mednotes.course.checks import Check
+from mednotes.course.compare import Check
 
 
 def _torch_pool_size(n: int, k: int, s: int, p: int, ceil_mode: bool) -> int:
     """The output length torch's own max pooling gives, measured rather than computed."""
-    import torch
-
     x = torch.zeros(1, 1, n)
     return torch.nn.functional.max_pool1d(x, k, s, p, ceil_mode=ceil_mode).shape[-1]
 
@@ -20,7 +23,8 @@ def _alias_frequency(f: float, s: int) -> float:
     return abs(f - rate * round(f / rate))
 
 
-def pooling_checks() -> dict[str, Check]:
+def checks() -> dict[str, Check]:
+    """The checks of this chapter, by name."""
     size_cases = ((64, 2, 2, 0, False), (65, 2, 2, 0, False), (65, 2, 2, 0, True),
                   (7, 3, 2, 1, False), (8, 3, 2, 1, True), (10, 3, 3, 0, True),
                   (112, 3, 2, 1, False), (5, 2, 2, 1, True), (6, 3, 2, 1, True))
@@ -34,7 +38,8 @@ def pooling_checks() -> dict[str, Check]:
                  "((out − 1)·s ≥ n + p).",
         ),
         "pool_size_vgg": Check(
-            reference=lambda: 7, hint="224 is halved five times: 224 → 112 → 56 → 28 → 14 → 7."),
+            reference=lambda: 7,
+            hint="224 is halved five times: 224 → 112 → 56 → 28 → 14 → 7."),
         "pool_size_odd": Check(
             reference=lambda: (32, 33),
             hint="floor((65 − 2) / 2) + 1 = 32 drops the last row; ceil_mode keeps a partial "
@@ -50,4 +55,4 @@ def pooling_checks() -> dict[str, Check]:
     }
 
 
-__all__ = ["pooling_checks"]
+__all__ = ["checks"]

@@ -1,0 +1,45 @@
+"""Checks for the first-look chapter's practice: Hounsfield units and display windows.
+
+Used by ``exercises/00_hounsfield_units.ipynb``; the chapter is ``book/principles/00_first_look``.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from mednotes.course.compare import Check
+from mednotes.data import ct_slice, window
+
+
+def _ct_raw_and_rescale() -> tuple[torch.Tensor, float, float]:
+    """The shipped CT slice as the scanner stored it, with its rescale slope and intercept."""
+    hu, meta = ct_slice()
+    slope, intercept = meta["rescale"]
+    return ((hu - intercept) / slope).round(), slope, intercept
+
+
+def checks() -> dict[str, Check]:
+    """The checks of this chapter, by name."""
+    raw, slope, intercept = _ct_raw_and_rescale()
+    return {
+        "hu_from_raw": Check(
+            reference=lambda stored, s, b: stored * s + b,
+            cases=((raw, slope, intercept), (torch.tensor([0.0, 1000.0, 2024.0]), 1.0, -1024.0),
+                   (torch.tensor([10.0, 20.0]), 0.5, -100.0)),
+            hint="HU = stored value × RescaleSlope + RescaleIntercept, element by element.",
+        ),
+        "window": Check(
+            reference=lambda hu, c, w: window(hu, c, w),
+            cases=((torch.tensor([-1000.0, -160.0, 40.0, 240.0, 2000.0]), 40.0, 400.0),
+                   (torch.linspace(-100, 200, 7), 50.0, 100.0)),
+            hint="Map [centre − width/2, centre + width/2] linearly to [0, 1], then clip "
+                 "values outside the window to 0 and 1 (torch.clamp).",
+        ),
+        "water_hu": Check(reference=lambda: 0.0, atol=0.5,
+                          hint="Hounsfield units are defined so that water reads exactly 0."),
+        "air_hu": Check(reference=lambda: -1000.0, atol=0.5,
+                        hint="Air attenuates almost nothing: the scale puts it at −1000."),
+    }
+
+
+__all__ = ["checks"]

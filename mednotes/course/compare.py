@@ -1,0 +1,298 @@
+"""What one exercise check is (:class:`Check`), and how an answer is judged against it.
+
+:func:`judge` runs an answer, a value or a student's function, through a check's test inputs
+and says in one short sentence what is wrong, or returns ``""`` when nothing is. Every
+mistake a student can make becomes such a sentence, never a traceback and never a pass:
+text in quotes, True/False, complex numbers, None, NaN, a wrong shape, a function that
+raises or takes the wrong number of arguments.
+
+This module knows nothing about particular exercises; the ``checks_<chapter>`` modules
+define those, and :mod:`mednotes.course.registry` collects them.
+"""
+
+from __future__ import annotations
+
+import copy
+import inspect
+import numbers
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+
+from mednotes._checks import describe, is_int, sizes
+
+#: What an unfinished exercise (a stub from the student version) is told.
+NOT_IMPLEMENTED = "not implemented yet: replace the `raise NotImplementedError` line"
+
+
+@dataclass(frozen=True)
+class Check:
+    """One exercise check: the reference, the inputs to try a function on, and a hint.
+
+    Args:
+        reference: computes the right answer from the library itself, called on each case.
+        hint: what a failed answer is told; it teaches without stating the answer.
+        cases: the argument tuples a function answer is called with; ``((),)`` (the default)
+            means the answer is a plain value, such as a number to work out on paper.
+        rtol, atol: tolerances for floating-point answers. An integer reference (a count, a
+            size) is compared exactly.
+
+    Example:
+        >>> square = Check(reference=lambda x: x * x, cases=((2,), (3.5,)), hint="x times x")
+        >>> judge(square, lambda x: x**2)
+        ''
+        >>> judge(square, lambda x: 2 * x)
+        'for your function(3.5): values differ from the reference (largest difference 5.25)'
+    """
+
+    reference: Callable[..., Any]
+    hint: str
+    cases: tuple[tuple, ...] = ((),)
+    rtol: float = 1e-5
+    atol: float = 1e-6
+
+    @property
+    def wants_function(self) -> bool:
+        """True when the answer must be a function (the check has test inputs to call it on)."""
+        return self.cases != ((),)
+
+
+class BadAnswer(ValueError):
+    """An answer that cannot be compared at all; its message is the feedback to print."""
+
+
+# ------------------------------------------------------------------------ describing values
+
+
+def _a(text: str) -> str:
+    """``"int 1"`` -> ``"an int 1"``."""
+    return f"{'an' if text[:1] in 'aeiou' else 'a'} {text}"
+
+
+def _what(value: object) -> str:
+    """``an int 1``, ``a str '0'``, ``None``: a value with its type, for messages."""
+    return "None" if value is None else _a(describe(value))
+
+
+def _short(value: object) -> str:
+    """An argument as a reader recognises it: numbers as written, arrays by their size."""
+    if isinstance(value, (torch.Tensor, np.ndarray)):
+        kind = "tensor" if isinstance(value, torch.Tensor) else "array"
+        if len(value.shape) == 1:
+            return f"a {value.shape[0]}-value {kind}"
+        return f"a {sizes(value.shape) or 'scalar'} {kind}"
+    if value is None or isinstance(value, (bool, numbers.Number, str)):
+        text = repr(value)
+        return text if len(text) <= 30 else text[:27] + "..."
+    return _a(type(value).__name__)
+
+
+def _name(answer: Callable) -> str:
+    """The function's own name, or "your function" for a lambda or a callable object."""
+    name = getattr(answer, "__name__", "")
+    return name if name.isidentifier() else "your function"
+
+
+def _call(answer: Callable, args: tuple) -> str:
+    """``my_window(a 5-value tensor, 40.0, 400.0)``: the call that went wrong, for messages."""
+    return f"{_name(answer)}({', '.join(_short(a) for a in args)})"
+
+
+def _shape(shape: tuple[int, ...]) -> str:
+    return "a single number" if shape == () else f"shape {shape}"
+
+
+# ------------------------------------------------------------------------ values to arrays
+
+
+def _is_flag(value: object) -> bool:
+    return isinstance(value, (bool, np.bool_))
+
+
+def _is_count(value: object) -> bool:
+    """True for integers and containers of them: such references are compared exactly."""
+    if isinstance(value, (tuple, list)):
+        return bool(value) and all(_is_count(v) for v in value)
+    if isinstance(value, torch.Tensor):
+        return not (value.is_floating_point() or value.is_complex() or value.dtype == torch.bool)
+    if isinstance(value, np.ndarray):
+        return value.dtype.kind in "iu"
+    return is_int(value)
+
+
+def _to_array(value: object, label: str = "the answer") -> np.ndarray:
+    """``value`` as a float64 numpy array, or :class:`BadAnswer` saying why it is not a number.
+
+    Tensors may live on any device (CUDA ones are copied to the CPU); tuples and lists, of
+    numbers or of tensors, nested or not, become one array when their items have one shape.
+
+    Example:
+        >>> _to_array((torch.tensor([1, 2]), torch.tensor([3.0, 4.0]))).tolist()
+        [[1.0, 2.0], [3.0, 4.0]]
+        >>> _to_array("0")
+        Traceback (most recent call last):
+        ...
+        mednotes.course.compare.BadAnswer: the answer is a str '0'; give a number, not text in quotes
+    """
+    if isinstance(value, torch.Tensor):
+        if value.is_complex():
+            raise BadAnswer(f"{label} is a complex tensor: complex numbers are not accepted")
+        if value.dtype == torch.bool:
+            raise BadAnswer(f"{label} is a tensor of True/False: True/False is not a number")
+        return value.detach().to("cpu", torch.float64).numpy()
+    if isinstance(value, (tuple, list)):
+        parts = [_to_array(item, f"item {i} of {label}") for i, item in enumerate(value)]
+        shapes = {part.shape for part in parts}
+        if len(shapes) > 1:
+            listed = ", ".join(str(part.shape) for part in parts)
+            raise BadAnswer(f"the items of {label} have different shapes ({listed})")
+        return np.stack(parts) if parts else np.zeros((0,))
+    if value is None:
+        raise BadAnswer(f"{label} is None; give a number")
+    if isinstance(value, (str, bytes)):
+        raise BadAnswer(f"{label} is {_what(value)}; give a number, not text in quotes")
+    if _is_flag(value):
+        raise BadAnswer(f"{label} is {_what(value)}: True/False is not a number")
+    if isinstance(value, numbers.Complex) and not isinstance(value, numbers.Real):
+        raise BadAnswer(f"{label} is {_what(value)}: complex numbers are not accepted; "
+                        "give a real number")
+    if isinstance(value, numbers.Real):
+        return np.asarray(float(value))
+    if isinstance(value, np.ndarray):
+        kind = value.dtype.kind
+        if kind in "iuf":
+            return value.astype(np.float64)
+        if kind == "O":
+            return _to_array(value.tolist(), label)
+        what = {"b": "True/False is not a number", "c": "complex numbers are not accepted",
+                "U": "give numbers, not text", "S": "give numbers, not text"}
+        raise BadAnswer(f"{label} is an array of dtype {value.dtype}: "
+                        f"{what.get(kind, 'give numbers')}")
+    raise BadAnswer(f"{label} is {_a(type(value).__name__)}; give a number, an array or a tensor")
+
+
+# ------------------------------------------------------------------------ comparing
+
+
+def _not_finite(have: np.ndarray, want: np.ndarray, label: str) -> str:
+    """A sentence about NaN or inf in ``have`` where ``want`` has something else there."""
+    nan = np.isnan(have) & ~np.isnan(want)
+    inf = np.isinf(have) & (have != want)
+    for mask, kind, cause in ((nan, "NaN", "a 0/0 somewhere?"),
+                              (inf, "inf", "a division by zero?")):
+        if mask.any():
+            where = "" if have.ndim == 0 else f" at {int(mask.sum())} of {have.size} positions"
+            return f"{label} has {kind}{where} where the reference has a number ({cause})"
+    return ""
+
+
+def compare(got: object, expected: object, check: Check, label: str = "the answer") -> str:
+    """What is wrong with ``got`` as an answer whose reference is ``expected``; ``""`` if nothing.
+
+    Example:
+        >>> spec = Check(reference=lambda: 1 / 6, hint="", atol=1e-6)
+        >>> compare(0.1667, 1 / 6, spec)
+        'values differ from the reference (largest difference 3.33e-05)'
+        >>> compare(False, 0.0, spec)
+        'the answer is a bool False: True/False is not a number'
+    """
+    if _is_flag(expected):
+        if not _is_flag(got):
+            return f"{label} is {_what(got)}; the answer here is True or False"
+        return "" if bool(got) == bool(expected) else f"{label} is {bool(got)}, which is not right"
+    want = _to_array(expected, "the reference")
+    try:
+        have = _to_array(got, label)
+    except BadAnswer as err:
+        return str(err)
+    if isinstance(expected, (tuple, list)) and isinstance(got, (tuple, list)) \
+            and len(got) != len(expected):
+        return f"{label} has {len(got)} item(s) where {len(expected)} were expected"
+    if have.shape != want.shape:
+        if isinstance(expected, (tuple, list)) and not isinstance(got, (tuple, list)):
+            return (f"{label} is one value ({_shape(have.shape)}) where {len(expected)} values "
+                    f"were expected; return them together, as in `return a, b`")
+        return f"{label} has {_shape(have.shape)} where {_shape(want.shape)} was expected"
+    problem = _not_finite(have, want, label)
+    if problem:
+        return problem
+    rtol, atol = (0.0, 0.0) if _is_count(expected) else (check.rtol, check.atol)
+    if np.allclose(have, want, rtol=rtol, atol=atol, equal_nan=True):
+        return ""
+    if (~np.isfinite(want) & np.isfinite(have)).any():
+        return f"{label} has a number where the reference has NaN or inf"
+    both = np.isfinite(have) & np.isfinite(want)
+    worst = float(np.max(np.abs(have - want)[both]))
+    return f"values differ from the reference (largest difference {worst:.3g})"
+
+
+def _arity_problem(answer: Callable, check: Check) -> str:
+    """A sentence when ``answer`` cannot take the check's arguments; ``""`` when it can."""
+    args = check.cases[0]
+    try:
+        signature = inspect.signature(answer)
+    except (TypeError, ValueError):  # builtins without a signature: let the call decide
+        return ""
+    try:
+        signature.bind(*args)
+        return ""
+    except TypeError:
+        pass
+    if not args:
+        return "this check wants a value, not a function that needs arguments; give the value"
+    names = ", ".join(signature.parameters)
+    try:
+        wanted = f" ({', '.join(inspect.signature(check.reference).parameters)})"
+    except (TypeError, ValueError):
+        wanted = ""
+    count = len(signature.parameters)
+    return (f"{_name(answer)} takes {count} argument{'s' * (count != 1)} ({names}), "
+            f"but the check calls it with {len(args)}{wanted}")
+
+
+def _first_line(err: BaseException) -> str:
+    text = str(err).strip().splitlines()
+    text = text[0] if text else ""
+    text = text if len(text) <= 200 else text[:197] + "..."
+    return f"{type(err).__name__}: {text}" if text else type(err).__name__
+
+
+def judge(check: Check, answer: Any) -> str:
+    """What is wrong with ``answer`` for ``check``, in one sentence; ``""`` when it is right.
+
+    A function answer is called on every case (on copies, so that in-place updates cannot
+    leak from one call into the next) and judged at the first case that goes wrong.
+    """
+    if callable(answer):
+        problem = _arity_problem(answer, check)
+        if problem:
+            return problem
+    elif check.wants_function:
+        return (f"this check calls a function on its own test inputs, but the answer is "
+                f"{_what(answer)}; pass the function itself (its name, no parentheses)")
+    for args in check.cases:
+        expected = check.reference(*copy.deepcopy(args))
+        if not callable(answer):
+            problem = compare(answer, expected, check)
+            if problem:
+                return problem
+            continue
+        where = f"for {_call(answer, args)}: " if args else ""
+        try:
+            got = answer(*copy.deepcopy(args))
+        except NotImplementedError:
+            return NOT_IMPLEMENTED
+        except Exception as err:  # noqa: BLE001 - the student's code failed: that is feedback
+            return f"{where}your code raised {_first_line(err)}"
+        if got is None:
+            return f"{where}your function returned None; it needs a `return` line"
+        problem = compare(got, expected, check, "the result" if args else "the answer")
+        if problem:
+            return where + problem
+    return ""
+
+
+__all__ = ["NOT_IMPLEMENTED", "BadAnswer", "Check", "compare", "judge"]
