@@ -8,7 +8,8 @@ its ops into three groups, and so do we:
 - ``"lower"``: convolutions and matrix products run in the autocast dtype (float16 on CUDA,
   bfloat16 on the CPU by default); their float32 inputs are cast down first.
 - ``"float32"``: ops that lose too much in half precision run in float32. Which ones depends on
-  the device: on CUDA, group norm and layer norm (on the CPU torch leaves them alone).
+  the device: on CUDA, group norm and layer norm (on the CPU torch leaves them alone); on the
+  CPU, 3-D max and average pooling (CUDA leaves them alone).
 - everything else (batch norm, activations, pooling): computed in the dtype of the input.
 
 Inside an op, after this explicit cast, autocast is switched off so that our intermediate
@@ -29,9 +30,15 @@ from collections.abc import Iterator
 
 import torch
 
-#: Per device type, the ops in mednotes' "float32" group: those torch's autocast runs in float32.
-FLOAT32_OPS = {"cuda": frozenset({"group_norm", "layer_norm"})}
+#: Per device type, the ops in mednotes' "float32" group: those torch's autocast runs in float32
+#: (measured for the CPU; from torch's autocast lists for CUDA, and checked by the GPU tests).
+FLOAT32_OPS = {
+    "cpu": frozenset({"max_pool3d", "avg_pool3d"}),
+    "cuda": frozenset({"group_norm", "layer_norm"}),
+}
 POLICIES = ("lower", "float32", "same")
+#: The half-precision dtypes, which mednotes' own sums accumulate in float32.
+HALF = (torch.float16, torch.bfloat16)
 
 
 def autocast_dtype(policy: str, device_type: str, op: str | None = None) -> torch.dtype | None:
@@ -67,6 +74,11 @@ def cast(tensor: object, dtype: torch.dtype | None) -> object:
     if tensor.dtype == torch.float64:
         return tensor
     return tensor.to(dtype)
+
+
+def accumulation_dtype(dtype: torch.dtype) -> torch.dtype:
+    """float32 for half precision, else ``dtype``: torch's kernels sum halves in float32 too."""
+    return torch.float32 if dtype in HALF else dtype
 
 
 @contextlib.contextmanager

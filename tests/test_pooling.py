@@ -1,21 +1,30 @@
 """mednotes.pooling against independent references: torch.nn.functional's pooling, kornia's
-BlurPool/MaxBlurPool, scipy.ndimage for the 3-D blur, numpy's FFT, and measures on inputs
-whose answer is known in closed form. Every bad input is checked for a clear error."""
+BlurPool/MaxBlurPool, scipy.ndimage for the 3-D blur and the sub-pixel roll, scipy.stats for
+the binomial weights, numpy's FFT, and measures on inputs whose answer is known in closed
+form; under torch.autocast against torch's own dtypes and a float64 reference; on CUDA
+against the CPU. Every bad input is checked for a clear error."""
 
 from __future__ import annotations
 
+import functools
 import itertools
 import math
 
 import numpy as np
 import pytest
 import scipy.ndimage
+import scipy.stats
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.utils._python_dispatch import TorchDispatchMode
+from torch.utils._pytree import tree_leaves
 
+import mednotes.layers.conv
+import mednotes.pooling
 from conftest import DEVICES
 from mednotes.pooling import (
+    PADDING_MODES,
     AvgPool2d,
     AvgPool3d,
     BlurPool2d,
@@ -38,6 +47,7 @@ from mednotes.pooling import (
     shift_consistency,
     shift_equivariance_error,
     spectrum,
+    subpixel_roll,
 )
 
 DTYPES = [torch.float32, torch.float64]
@@ -325,6 +335,56 @@ def test_binomial_kernel_rows_are_pascal():
     )
 
 
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16, torch.float32, torch.float64])
+def test_every_binomial_size_has_finite_weights_summing_to_one(dtype):
+    # C(k-1, i) / 2**(k-1) is the Binomial(k - 1, 1/2) probability of i, which scipy.stats
+    # computes its own way (no big integers). 2**1024 overflows a float64, which is what
+    # once made kernel_size=1025 all zeros; every size must now be a proper filter.
+    unit = torch.finfo(dtype).eps / 2  # unit roundoff: each weight is rounded once
+    for k in [*range(1, 41), 64, 255, 1024, 1025, 1077, 4097]:
+        row = binomial_kernel(k, dims=1, dtype=dtype)
+        assert row.dtype == dtype and row.shape == (k,)
+        assert torch.isfinite(row).all() and (row >= 0).all(), k
+        weights = row.double()
+        # rounding each weight moves the sum by at most unit * 1; tails below the dtype's
+        # range round to 0 and carry far less than that
+        assert abs(weights.sum().item() - 1.0) <= 2 * unit, (k, weights.sum().item())
+        torch.testing.assert_close(weights, weights.flip(0), rtol=0, atol=0)  # symmetric
+        if dtype == torch.float64:
+            pmf = torch.from_numpy(scipy.stats.binom.pmf(np.arange(k), k - 1, 0.5))
+            normal = pmf > 1e-300  # scipy's and the exact value differ below float64's range
+            torch.testing.assert_close(weights[normal], pmf[normal], rtol=1e-9, atol=0)
+    square = binomial_kernel((1025, 3), dims=2, dtype=torch.float64)
+    assert torch.isfinite(square).all() and square.sum().item() == pytest.approx(1.0, abs=1e-12)
+
+
+def test_blur_pool_with_a_huge_kernel_is_the_exact_binomial_blur():
+    # A 1025-tap filter on an 8×8 image of ones with zero padding: each output pixel is the
+    # product over both axes of the filter mass that falls on the image, from scipy.stats.
+    k, size = 1025, 8
+    out = blur_pool2d(torch.ones(1, 1, size, size, dtype=torch.float64), k, stride=1)
+    pmf = scipy.stats.binom.pmf(np.arange(k), k - 1, 0.5)
+    before = (k - 1) // 2  # tap j of output i falls on input pixel i + j - before
+    mass = np.array([pmf[before - i:before - i + size].sum() for i in range(size)])
+    np.testing.assert_allclose(out[0, 0].numpy(), np.outer(mass, mass), rtol=1e-9)
+    assert out.min().item() > 0.01  # not the all-zero output of an overflowed filter
+
+
+def test_binomial_kernel_device_and_dtype_arguments():
+    default = binomial_kernel(3)
+    assert default.dtype == torch.float32 and default.device.type == "cpu"
+    meta = binomial_kernel(5, 3, dtype=torch.bfloat16, device="meta")
+    assert meta.device.type == "meta" and meta.dtype == torch.bfloat16 and meta.shape == (5,) * 3
+    # a fresh tensor each call: editing one cannot corrupt the filter later calls get
+    binomial_kernel(3).mul_(0)
+    assert binomial_kernel(3).sum().item() == 1.0
+
+
+def test_padding_modes_are_the_layers_ones():
+    assert PADDING_MODES is mednotes.layers.conv.PADDING_MODES
+    assert PADDING_MODES == ("zeros", "reflect", "replicate", "circular")
+
+
 # ------------------------------------------------------------------- 3-D BlurPool
 
 
@@ -447,6 +507,68 @@ def test_frequency_axis_and_radial_profile():
     f_np, p_np = radial_profile(np.ones((6, 10)))
     assert isinstance(p_np, np.ndarray) and p_np.shape == (4,) and np.allclose(p_np, 1.0)
     assert np.allclose(f_np, np.arange(4) / 6)
+
+
+# ------------------------------------------------------------------ sub-pixel roll
+
+
+def scipy_roll(array, shift, axis):
+    """Fourier shift along one axis with scipy.ndimage.fourier_shift (complex FFT; the real
+    part of the result, which is where the Nyquist bin's imaginary part goes)."""
+    shifts = [0.0] * array.ndim
+    shifts[axis] = shift
+    spectrum_ = np.fft.fft(array, axis=axis)
+    return np.fft.ifft(scipy.ndimage.fourier_shift(spectrum_, shifts), axis=axis).real
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_subpixel_roll_matches_scipy_fourier_shift_and_torch_roll(device):
+    x = rand(2, 3, 8, 9, seed=4)
+    for shifts, dims in [(0.5, 2), (-1.25, 3), ((2.7, -0.3), (2, 3)), ((0.5, 0.5), (-2, -1)),
+                         (7.5, 3), (-13.25, 2)]:
+        got = subpixel_roll(x.to(device), shifts, dims).cpu()
+        expected = x.numpy()
+        pairs = zip(dims, shifts) if isinstance(dims, tuple) else [(dims, shifts)]
+        for dim, t in pairs:
+            expected = scipy_roll(expected, t, dim % 4)
+        torch.testing.assert_close(got, torch.from_numpy(expected), rtol=0, atol=1e-12)
+    # a whole shift is torch.roll exactly, also written as a float
+    for shift in (3, -5, 4.0, 17):
+        rolled = subpixel_roll(x.to(device), shift, 3).cpu()
+        assert torch.equal(rolled, torch.roll(x, int(shift), 3))
+    # along an odd length (no Nyquist bin, whose sine part is dropped) a fractional shift
+    # and its opposite undo each other: band-limited, nothing lost ...
+    back = subpixel_roll(subpixel_roll(x.to(device), 0.3, 3), -0.3, 3).cpu()
+    torch.testing.assert_close(back, x, rtol=0, atol=1e-12)
+    # ... and a sinusoid below Nyquist moves exactly by the fraction
+    n = torch.arange(16.0, dtype=torch.float64, device=device)
+    wave = torch.sin(2 * math.pi * 3 * n / 16)
+    torch.testing.assert_close(subpixel_roll(wave, 0.4, 0),
+                               torch.sin(2 * math.pi * 3 * (n - 0.4) / 16), rtol=0, atol=1e-12)
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_subpixel_roll_gradient_is_the_opposite_roll(device):
+    # <roll_t(x), u> = <x, roll_{-t}(u)>: the gradient of the first for x is roll_{-t}(u),
+    # computed here with scipy, independently of our FFTs
+    x = rand(1, 2, 6, 10, seed=5, device=device, grad=True)
+    upstream = rand(1, 2, 6, 10, seed=6)
+    subpixel_roll(x, (1.5, -0.75), (2, 3)).backward(upstream.to(device))
+    expected = scipy_roll(scipy_roll(upstream.numpy(), -1.5, 2), 0.75, 3)
+    torch.testing.assert_close(x.grad.cpu(), torch.from_numpy(expected), rtol=0, atol=1e-12)
+    small = rand(1, 1, 3, 5, grad=True)
+    assert torch.autograd.gradcheck(lambda t: subpixel_roll(t, 0.3, 3), (small,))
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_subpixel_roll_keeps_the_dtype(device):
+    x = rand(1, 1, 8, 8, seed=2, device=device)
+    for dtype in (torch.float32, torch.bfloat16, torch.float16, torch.float64):
+        y = subpixel_roll(x.to(dtype), 0.5, 3)
+        assert y.dtype == dtype and y.device == x.device
+        unit = 1e-13 if dtype == torch.float64 else torch.finfo(dtype).eps
+        torch.testing.assert_close(y.double(), subpixel_roll(x.to(dtype).double(), 0.5, 3),
+                                   rtol=4 * unit, atol=4 * unit * x.abs().max().item())
 
 
 # ------------------------------------------------------------------ shift measures
@@ -604,6 +726,400 @@ def test_measures_run_on_device(device):
     assert shift_equivariance_error(lambda v: v[..., ::2, ::2], x, (1, 0)) > 0.1
 
 
+# ------------------------------------------------------------- autocast, half precision
+
+# Unit roundoffs: rounding a real v to the nearest bfloat16 (8 significant bits) moves it by at
+# most U_BF16 * |v|, to the nearest float32 by at most U_F32 * |v|.
+U_BF16, U_F32 = 2.0**-8, 2.0**-24
+
+
+def kornia_filters_or_skip():
+    return pytest.importorskip("kornia.filters")
+
+
+def conv_blur3d(t, stride=2):
+    """BlurPool3d(3) written as what it is: a depthwise F.conv3d with [1, 2, 1] / 4 per axis."""
+    row = torch.tensor([0.25, 0.5, 0.25], device=t.device)
+    weight = torch.einsum("i,j,k->ijk", row, row, row)
+    weight = weight.to(torch.float64 if t.dtype == torch.float64 else torch.float32)
+    weight = weight.expand(t.shape[1], 1, 3, 3, 3)
+    return F.conv3d(t, weight, stride=stride, padding=1, groups=t.shape[1])
+
+
+# name, ours, torch's (or kornia's) counterpart, spatial dims, kind, taps per output: "pool"
+# ops are ours from scratch; "conv" ops end in torch's convolution, as their counterparts do.
+AMP_CASES = [
+    ("max_pool2d", lambda t: max_pool2d(t, 3, 1, 1), lambda t: F.max_pool2d(t, 3, 1, 1),
+     2, "pool", 9),
+    ("avg_pool2d", lambda t: avg_pool2d(t, 3, 2, 1, ceil_mode=True, count_include_pad=False),
+     lambda t: F.avg_pool2d(t, 3, 2, 1, ceil_mode=True, count_include_pad=False), 2, "pool", 9),
+    ("AvgPool2d", AvgPool2d(3, 1), nn.AvgPool2d(3, 1), 2, "pool", 9),
+    ("max_pool3d", lambda t: max_pool3d(t, 2, 1), lambda t: F.max_pool3d(t, 2, 1), 3, "pool", 8),
+    ("avg_pool3d", lambda t: avg_pool3d(t, 3, 2, 1), lambda t: F.avg_pool3d(t, 3, 2, 1),
+     3, "pool", 27),
+    ("MaxPool3d", MaxPool3d(3, 2, 1), nn.MaxPool3d(3, 2, 1), 3, "pool", 27),
+    ("blur_pool2d", lambda t: blur_pool2d(t, 3),
+     lambda t: kornia_filters_or_skip().blur_pool2d(t, 3), 2, "conv", 9),
+    ("blur_pool2d k=4", lambda t: blur_pool2d(t, 4),
+     lambda t: kornia_filters_or_skip().blur_pool2d(t, 4), 2, "conv", 16),
+    ("max_blur_pool2d", lambda t: max_blur_pool2d(t, 3),
+     lambda t: kornia_filters_or_skip().max_blur_pool2d(t, 3), 2, "conv", 9),
+    ("BlurPool2d", BlurPool2d(5), lambda t: kornia_filters_or_skip().BlurPool2D(5)(t),
+     2, "conv", 25),
+    ("blur_pool3d", lambda t: blur_pool3d(t, 3), conv_blur3d, 3, "conv", 27),
+    ("max_blur_pool3d", lambda t: max_blur_pool3d(t, 3),
+     lambda t: conv_blur3d(F.max_pool3d(t, 2, 1)), 3, "conv", 27),
+]
+AMP_IDS = [case[0] for case in AMP_CASES]
+
+
+def amp_input(spatial, dtype, device, seed=0):
+    """Random values that bfloat16 holds exactly, so that every dtype sees the same numbers
+    and the float64 reference is computed from the very inputs the op rounds nothing of."""
+    shape = (2, 3, 12, 11) if spatial == 2 else (1, 2, 6, 7, 8)
+    return rand(*shape, seed=seed).to(torch.bfloat16).to(device=device, dtype=dtype)
+
+
+def run_op(fn, x, upstream=None):
+    """Output and input gradient of fn at a copy of x (upstream: a fixed random one)."""
+    leaf = x.detach().clone().requires_grad_(True)
+    y = fn(leaf)
+    if upstream is None:
+        upstream = rand(*y.shape, seed=3).to(torch.bfloat16).to(y.device)
+    y.backward(upstream.to(y.dtype))
+    return y.detach(), leaf.grad, upstream
+
+
+def float64_reference(fn, x, upstream):
+    """fn's output and input gradient in float64 at the same values, and their scales: the
+    output at |x| and the gradient for |upstream|, i.e. the sums of |terms| that bound how
+    far any rounding of the same sums can drift."""
+    x64 = x.detach().double()
+    y, grad, _ = run_op(fn, x64, upstream.double())
+    scale, _, _ = run_op(fn, x64.abs(), upstream.double())
+    _, grad_scale, _ = run_op(fn, x64, upstream.double().abs())
+    return y, grad, scale, grad_scale
+
+
+def assert_within(actual, reference, bound, what):
+    error = (actual.double() - reference).abs()
+    excess = (error - bound).max().item()
+    assert (error <= bound).all(), (
+        f"{what}: error up to {error.max().item():.3g}, over its bound by up to {excess:.3g}"
+    )
+
+
+def rounded_once(reference, scale):
+    """Bound for a result accumulated in float32 and rounded to bfloat16 once at the end: the
+    float32 sum drifts by at most ~taps * U_F32 * scale (64 covers every op here), then one
+    rounding adds U_BF16 * |result|. Any second bfloat16 rounding on the way exceeds it."""
+    return U_BF16 * reference.abs() + 64 * U_F32 * scale
+
+
+def float32_result(scale):
+    """Bound for a float32 result: ~taps * U_F32 * scale; bfloat16 arithmetic is ~10^5 off."""
+    return 64 * U_F32 * scale
+
+
+def bfloat16_arithmetic(reference, scale, taps):
+    """Bound for a sum of `taps` products computed in bfloat16 (torch's convolutions under
+    autocast, and its bfloat16 pooling backward): each of up to `taps` roundings moves the
+    result by at most U_BF16 times the sum of |terms|."""
+    return (taps + 1) * U_BF16 * scale + U_BF16 * reference.abs()
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16, torch.float16, torch.float64])
+@pytest.mark.parametrize("name, ours, theirs, spatial, kind, taps", AMP_CASES, ids=AMP_IDS)
+def test_autocast_output_dtypes_are_torchs(device, dtype, name, ours, theirs, spatial, kind, taps):
+    # The dtype table of mednotes.pooling's docstring, measured: whatever torch's counterpart
+    # returns in the same autocast context (bfloat16 for a float32 input of a convolution,
+    # float32 for a bfloat16 volume in CPU max_pool3d/avg_pool3d, ...), ours returns too;
+    # and the gradient has the input's dtype, as autograd gives it.
+    x = amp_input(spatial, dtype, device)
+    for module in (ours, theirs):
+        if isinstance(module, nn.Module):
+            module.to(device)
+    with torch.autocast(device, dtype=torch.bfloat16):
+        y, grad, upstream = run_op(ours, x)
+        expected, expected_grad, _ = run_op(theirs, x, upstream)
+    assert y.dtype == expected.dtype, f"{name}({dtype}): {y.dtype}, torch gives {expected.dtype}"
+    assert grad.dtype == expected_grad.dtype == dtype
+    assert y.shape == expected.shape
+
+
+def test_autocast_dtype_table_in_the_docstring_is_what_torch_does():
+    # The table a reader sees, checked against torch itself (CPU autocast to bfloat16).
+    x = amp_input(2, torch.float32, "cpu")
+    v = amp_input(3, torch.float32, "cpu")
+    table = {
+        "max_pool2d": (F.max_pool2d, x), "avg_pool2d": (F.avg_pool2d, x),
+        "max_pool3d": (F.max_pool3d, v), "avg_pool3d": (F.avg_pool3d, v),
+    }
+    seen = {}
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        for name, (fn, inp) in table.items():
+            seen[name] = [fn(inp.to(d), 2).dtype for d in (torch.float32, torch.bfloat16)]
+        weight = torch.ones(3, 1, 3, 3)
+        seen["conv"] = [F.conv2d(x.to(d), weight, groups=3).dtype
+                        for d in (torch.float32, torch.bfloat16)]
+    f32, bf16 = torch.float32, torch.bfloat16
+    assert seen == {"max_pool2d": [f32, bf16], "avg_pool2d": [f32, bf16],
+                    "max_pool3d": [f32, f32], "avg_pool3d": [f32, f32], "conv": [bf16, bf16]}
+    doc = mednotes.pooling.__doc__
+    assert "``max_pool3d``, ``avg_pool3d``                 float32        float32" in doc
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+@pytest.mark.parametrize("name, ours, theirs, spatial, kind, taps", AMP_CASES, ids=AMP_IDS)
+def test_autocast_values_within_amp_tolerance(device, dtype, name, ours, theirs, spatial, kind,
+                                              taps):
+    # Both ours and torch's counterpart against float64 on the same values, forward and
+    # input gradient. The bounds follow where torch computes (see the helpers):
+    # - a float32 result (2-D pools of float32; CPU max/avg_pool3d of bfloat16, which
+    #   autocast runs in float32): float32_result, which bfloat16 arithmetic fails by far;
+    # - a bfloat16 forward result: torch's pooling kernels and its bfloat16 convolutions
+    #   (oneDNN, cuDNN) accumulate in float32 and round once, and so does ours: rounded_once,
+    #   which a pure-bfloat16 computation fails (next test) and a filter 1% off fails too;
+    # - a bfloat16 gradient: ours again rounds once; torch's backward kernels (max/avg pool,
+    #   convolution) may round along the way, so they, and our blur (which is torch's
+    #   convolution), get bfloat16_arithmetic: the filter's taps times bfloat16's eps × scale.
+    x = amp_input(spatial, dtype, device)
+    for module in (ours, theirs):
+        if isinstance(module, nn.Module):
+            module.to(device)
+    with torch.autocast(device, dtype=torch.bfloat16):
+        y, grad, upstream = run_op(ours, x)
+        expected, expected_grad, _ = run_op(theirs, x, upstream)
+    ref, ref_grad, scale, grad_scale = float64_reference(theirs, x, upstream)
+
+    def forward_bound(result):
+        return float32_result(scale) if result.dtype == torch.float32 else rounded_once(ref, scale)
+
+    def backward_bound(result, mine):
+        if kind == "conv" or (result.dtype != torch.float32 and not mine):
+            return bfloat16_arithmetic(ref_grad, grad_scale, taps)
+        if result.dtype == torch.float32:
+            return float32_result(grad_scale)
+        return rounded_once(ref_grad, grad_scale)
+
+    if name.lower().startswith("max_pool") or name.startswith("MaxPool"):
+        assert torch.equal(y.double(), ref), f"{name}: a maximum is exact in any dtype"
+    assert_within(y, ref, forward_bound(y), f"{name} forward")
+    assert_within(expected, ref, forward_bound(expected), f"torch's {name} forward")
+    assert_within(grad, ref_grad, backward_bound(grad, True), f"{name} gradient")
+    assert_within(expected_grad, ref_grad, backward_bound(expected_grad, False),
+                  f"torch's {name} gradient")
+
+
+def test_the_amp_bounds_can_fail():
+    # The bounds above are tight enough to catch the wrong precision: an average pool done
+    # in bfloat16 step by step (sum along W, round; along H, round; divide, round) breaks
+    # rounded_once, and the same in bfloat16 breaks float32_result by far.
+    x = amp_input(2, torch.bfloat16, "cpu")
+    ref = F.avg_pool2d(x.double(), 3, 1)
+    scale = F.avg_pool2d(x.double().abs(), 3, 1)
+    rows = x.unfold(3, 3, 1).sum(-1)  # bfloat16 in, bfloat16 out: rounded
+    naive = rows.unfold(2, 3, 1).sum(-1) / 9
+    assert naive.dtype == torch.bfloat16
+    assert not bool(((naive.double() - ref).abs() <= rounded_once(ref, scale)).all())
+    assert not bool(((naive.double() - ref).abs() <= float32_result(scale)).all())
+    # ...while ours, on the same input, meets the tight one
+    assert_within(avg_pool2d(x, 3, 1), ref, rounded_once(ref, scale), "avg_pool2d bfloat16")
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_half_precision_without_autocast_keeps_the_dtype(device):
+    # A bfloat16 or float16 activation may reach a pooling layer without autocast too (a
+    # model cast with .half()); every op returns the input's dtype, rounded once. (torch's
+    # CPU avg_pool3d has no bfloat16 kernel at all; ours still works.)
+    for dtype in (torch.bfloat16, torch.float16):
+        for spatial, fn in [(2, lambda t: avg_pool2d(t, 3, 2, 1)), (3, lambda t: avg_pool3d(t, 2)),
+                            (2, lambda t: max_pool2d(t, 2)), (3, lambda t: max_pool3d(t, 2))]:
+            x = amp_input(spatial, dtype, device)
+            y = fn(x)
+            ref = fn(x.double())
+            scale = fn(x.double().abs())
+            unit = torch.finfo(dtype).eps / 2
+            assert y.dtype == dtype
+            assert_within(y, ref, unit * ref.abs() + 64 * U_F32 * scale, f"{dtype}")
+        x = amp_input(2, dtype, device)
+        assert blur_pool2d(x).dtype == max_blur_pool2d(x).dtype == dtype
+        assert blur_pool3d(amp_input(3, dtype, device)).dtype == dtype
+
+
+# -------------------------------------------------------- devices: no host copies, no float64
+
+
+class DeviceAudit(TorchDispatchMode):
+    """Records every tensor any op makes, with the op's name and the devices of its inputs."""
+
+    def __init__(self):
+        super().__init__()
+        self.made = []
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        out = func(*args, **(kwargs or {}))
+        inputs = {t.device.type for t in tree_leaves((args, kwargs)) if isinstance(t, torch.Tensor)}
+        for t in tree_leaves(out):
+            if isinstance(t, torch.Tensor):
+                self.made.append((str(func), t.device.type, t.dtype, inputs))
+        return out
+
+
+def audited(fn):
+    """Run fn twice (the first call may fill a cache) and audit the second run."""
+    fn()
+    with DeviceAudit() as audit:
+        fn()
+    return audit.made
+
+
+def test_forward_passes_make_nothing_on_the_host_and_no_float64():
+    # The "meta" device stands in for a GPU: tensors there have no data, and any tensor made
+    # on the CPU and copied over would show up as a CPU tensor or a CPU input of a meta op.
+    # A forward pass must make every tensor on the input's device, in a float32 (or integer)
+    # dtype for a float32 input: no host-to-device copy, no float64 on a device (MPS has none).
+    x = torch.randn(2, 3, 9, 8, device="meta")
+    v = torch.randn(1, 2, 6, 7, 8, device="meta")
+    left_on_cpu, moved = BlurPool2d(3), MaxBlurPool3d(3).to("meta")
+    calls = {
+        "max_pool2d": lambda: max_pool2d(x, 3, 2, 1, ceil_mode=True),
+        "avg_pool2d": lambda: avg_pool2d(x, 3, 2, 1, ceil_mode=True, count_include_pad=False),
+        "avg_pool3d": lambda: avg_pool3d(v, 3, 2, 1, ceil_mode=True),
+        "max_pool3d": lambda: max_pool3d(v, 2),
+        "blur_pool2d": lambda: blur_pool2d(x, 4, padding_mode="reflect"),
+        "blur_pool3d": lambda: blur_pool3d(v, 3),
+        "max_blur_pool2d": lambda: max_blur_pool2d(x, 3),
+        "max_blur_pool3d": lambda: max_blur_pool3d(v, 3),
+        "BlurPool2d left on the CPU": lambda: left_on_cpu(x),
+        "MaxBlurPool3d": lambda: moved(v),
+        "spectrum": lambda: spectrum(x),
+        "radial_profile": lambda: radial_profile(x),
+        "subpixel_roll": lambda: subpixel_roll(x, (0.5, -1.25), (2, 3)),
+    }
+    for name, fn in calls.items():
+        made = audited(fn)
+        assert made, name
+        for op, device, dtype, inputs in made:
+            assert device == "meta" and inputs <= {"meta"}, f"{name}: {op} on {device} {inputs}"
+            assert dtype != torch.float64, f"{name}: {op} made a float64 tensor"
+            assert "_local_scalar_dense" not in op, f"{name}: .item() syncs"
+
+
+def test_measures_make_no_float64_for_float32_input():
+    # shift_equivariance_error and shift_consistency return python floats (one .item() at
+    # the end is their point), but compute in the input's precision on its device.
+    x = rand(1, 2, 16, 16, dtype=torch.float32)
+    model = nn.Sequential(nn.Conv2d(2, 3, 3), nn.AdaptiveAvgPool2d(1), nn.Flatten())
+    calls = {
+        "circular": lambda: shift_equivariance_error(BlurPool2d(3, padding_mode="circular"), x, 1),
+        "crop": lambda: shift_equivariance_error(blur_pool2d, x, 2, mode="crop", margin=1),
+        "consistency": lambda: shift_consistency(model, x.expand(4, 2, 16, 16), 3, trials=2),
+    }
+    for name, fn in calls.items():
+        for op, device, dtype, _ in audited(fn):
+            assert dtype != torch.float64, f"{name}: {op} made a float64 tensor"
+
+
+# -------------------------------------------------------------------------------- CUDA
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64, torch.bfloat16])
+def test_max_pool_ties_on_cuda_send_the_gradient_where_torch_does(dtype):
+    # Constant images (every tap ties) and images with plateaus (a few levels only), with
+    # overlapping windows, padding and ceil mode: the input gradient of our max pooling must
+    # be the one torch's CUDA max pooling gives on the same device.
+    def plateaus(*shape, seed):
+        g = torch.Generator().manual_seed(seed)
+        return torch.randint(0, 3, shape, generator=g).to(device="cuda", dtype=dtype)
+
+    images = [torch.ones(2, 3, 9, 8, device="cuda", dtype=dtype), plateaus(2, 3, 9, 8, seed=0)]
+    volumes = [torch.ones(1, 2, 5, 6, 7, device="cuda", dtype=dtype),
+               plateaus(1, 2, 5, 6, 7, seed=1)]
+    configs = [{"kernel_size": 3, "stride": 1}, {"kernel_size": 3, "stride": 2, "padding": 1},
+               {"kernel_size": 2, "stride": 1, "ceil_mode": True},
+               {"kernel_size": 3, "dilation": 2}]
+    for (ours, theirs, inputs) in [(max_pool2d, F.max_pool2d, images),
+                                   (max_pool3d, F.max_pool3d, volumes)]:
+        for x, kwargs in itertools.product(inputs, configs):
+            # small integers: every sum of them is exact even in bfloat16, so gradients can
+            # only differ in where they go, not in how they were rounded on the way
+            upstream = plateaus(*theirs(x, **kwargs).shape, seed=2) + 1
+            got, grad, _ = run_op(functools.partial(ours, **kwargs), x, upstream)
+            expected, expected_grad, _ = run_op(functools.partial(theirs, **kwargs), x, upstream)
+            assert torch.equal(got, expected), (ours.__name__, kwargs)
+            assert torch.equal(grad, expected_grad), (ours.__name__, kwargs, dtype)
+
+
+def cpu_cuda_cases():
+    """Every public op with arguments that exercise it, as (name, fn of one tensor, spatial)."""
+    return [
+        ("max_pool2d", lambda t: max_pool2d(t, 3, 2, 1, dilation=(1, 2), ceil_mode=True), 2),
+        ("avg_pool2d", lambda t: avg_pool2d(t, 3, 2, 1, ceil_mode=True, count_include_pad=False),
+         2),
+        ("max_pool3d", lambda t: max_pool3d(t, 2, 1), 3),
+        ("avg_pool3d", lambda t: avg_pool3d(t, 3, 2, 1, ceil_mode=True), 3),
+        ("MaxPool2d", MaxPool2d(2), 2), ("AvgPool2d", AvgPool2d(3, 1, 1), 2),
+        ("MaxPool3d", MaxPool3d(3, 2, 1), 3), ("AvgPool3d", AvgPool3d(2), 3),
+        ("blur_pool2d", lambda t: blur_pool2d(t, 4, 2, padding_mode="reflect"), 2),
+        ("blur_pool3d", lambda t: blur_pool3d(t, 3, 2, padding_mode="circular"), 3),
+        ("max_blur_pool2d", lambda t: max_blur_pool2d(t, 3, 2, padding_mode="replicate"), 2),
+        ("max_blur_pool3d", lambda t: max_blur_pool3d(t, 3, 2), 3),
+        ("BlurPool2d", BlurPool2d(5), 2), ("BlurPool3d", BlurPool3d(3), 3),
+        ("MaxBlurPool2d", MaxBlurPool2d(3), 2), ("MaxBlurPool3d", MaxBlurPool3d(3), 3),
+        ("spectrum", spectrum, 2),
+        ("radial_profile", lambda t: radial_profile(t)[1], 2),
+        ("subpixel_roll", lambda t: subpixel_roll(t, (0.5, -1.3), (2, 3)), 2),
+    ]
+
+
+@pytest.fixture
+def no_tf32():
+    """cuDNN may run float32 convolutions in TF32 (10-bit mantissa) on Ampere and later;
+    CPU/CUDA parity in float32 is about our code, so compare true float32."""
+    allowed = torch.backends.cudnn.allow_tf32
+    torch.backends.cudnn.allow_tf32 = False
+    yield
+    torch.backends.cudnn.allow_tf32 = allowed
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+def test_cuda_and_cpu_agree_for_every_public_op(dtype, no_tf32):
+    tol = {torch.float64: 1e-10, torch.float32: 2e-5}[dtype]
+    for name, fn, spatial in cpu_cuda_cases():
+        x = rand(*((2, 3, 10, 9) if spatial == 2 else (1, 2, 6, 7, 8)), seed=8, dtype=dtype)
+        if isinstance(fn, nn.Module):
+            fn.to("cpu")
+        y_cpu, grad_cpu, upstream = run_op(fn, x, None)
+        if isinstance(fn, nn.Module):
+            fn.to("cuda")
+        y_cuda, grad_cuda, _ = run_op(fn, x.cuda(), upstream.cuda())
+        assert y_cuda.device.type == "cuda" and y_cuda.dtype == y_cpu.dtype, name
+        torch.testing.assert_close(y_cuda.cpu(), y_cpu, rtol=tol, atol=tol, msg=name)
+        torch.testing.assert_close(grad_cuda.cpu(), grad_cpu, rtol=tol, atol=tol, msg=name)
+    # the measures that return numbers, and the filter made on the device
+    x = rand(2, 3, 16, 16, seed=9, dtype=dtype)
+    blur = BlurPool2d(3, padding_mode="circular")
+    for args in [(blur, 1), (lambda v: max_pool2d(v, 2), (1, 2)),
+                 (lambda v: avg_pool2d(v, 3, 1), (2, -3), "crop")]:
+        cpu = shift_equivariance_error(args[0], x, *args[1:])
+        cuda = shift_equivariance_error(args[0], x.cuda(), *args[1:])
+        assert cuda == pytest.approx(cpu, rel=100 * tol, abs=100 * tol)
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(3, 4, 3, stride=2), nn.Flatten(), nn.LazyLinear(3))
+    model = model.to(dtype)
+    model(x[:1])
+    cpu = shift_consistency(model, x, 4, trials=3)
+    cuda = shift_consistency(model.cuda(), x, 4, trials=3)
+    assert cuda == cpu
+    assert torch.equal(binomial_kernel(5, 3, dtype, device="cuda").cpu(),
+                       binomial_kernel(5, 3, dtype))
+
+
 # -------------------------------------------------------------------------- errors
 
 
@@ -667,8 +1183,10 @@ def test_measures_run_on_device(device):
         (lambda: BlurPool2d(-1), ValueError, "kernel_size must be positive"),
         (lambda: MaxBlurPool2d(3, max_pool_size=(2, 2, 2)), ValueError,
          "max_pool_size must have 2 entries"),
-        (lambda: binomial_kernel(3, dims=4), ValueError, "dims must be 1, 2 or 3, got 4"),
-        (lambda: binomial_kernel(3, dtype=torch.int32), TypeError, "dtype must be a floating"),
+        (lambda: binomial_kernel(3, dims=4), ValueError,
+         "dims must be an int between 1 and 3, got 4"),
+        (lambda: binomial_kernel(3, dtype=torch.int32), TypeError,
+         "dtype=torch.int32 is not a floating dtype"),
         (lambda: spectrum([[1.0]]), TypeError, "image must be a torch.Tensor or numpy array"),
         (lambda: spectrum(torch.ones(4)), ValueError, r"image has 1 dims .* expected \(H, W\)"),
         (lambda: spectrum(torch.ones(1, 1, 1, 4, 4)), ValueError, "image has 5 dims"),
@@ -704,9 +1222,9 @@ def test_measures_run_on_device(device):
         (lambda: shift_consistency(parity_classifier, torch.ones(1, 1, 4, 4), -1), ValueError,
          "max_shift must be at least 0"),
         (lambda: shift_consistency(parity_classifier, torch.ones(1, 1, 4, 4), 1, trials=0),
-         ValueError, "trials must be positive, got 0"),
+         ValueError, "trials must be a positive int, got 0"),
         (lambda: shift_consistency(parity_classifier, torch.ones(1, 1, 4, 4), 1, batch_size=0),
-         ValueError, "batch_size must be positive, got 0"),
+         ValueError, "batch_size must be a positive int, got 0"),
         (lambda: shift_consistency(parity_classifier, torch.ones(1, 1, 4, 4), 1, seed=0.5),
          TypeError, "seed must be an int, got float"),
         (lambda: shift_consistency(parity_classifier, torch.ones(1, 1, 4, 4), 1, mode="pad"),
@@ -715,6 +1233,97 @@ def test_measures_run_on_device(device):
          ValueError, "mode='crop' needs max_shift smaller than the image"),
         (lambda: shift_consistency(nn.Identity(), torch.ones(2, 1, 4, 4), 1), ValueError,
          r"model output is \(2, 1, 4, 4\); expected logits \(batch, classes\)"),
+        # every public op: wrong types, NaN/inf where an int is due, strings for flags,
+        # integer and complex tensors, and the measures' own arguments
+        (lambda: max_pool2d(torch.ones(1, 1, 4, 4), float("nan")), TypeError,
+         "kernel_size must be an int or a tuple of ints, got float nan"),
+        (lambda: max_pool2d(torch.ones(1, 1, 4, 4, dtype=torch.complex64), 2), TypeError,
+         "x has complex dtype"),
+        (lambda: avg_pool3d(torch.ones(1, 1, 4, 4, 4), 2, padding=float("inf")), TypeError,
+         "padding must be an int or a tuple of ints, got float inf"),
+        (lambda: avg_pool2d(torch.ones(1, 1, 4, 4), 2, stride=True), TypeError,
+         "stride must be an int or a tuple of ints, got bool"),
+        (lambda: MaxPool2d(2, ceil_mode="False"), TypeError, "ceil_mode must be True or False"),
+        (lambda: MaxPool3d(2, dilation="1"), TypeError, "dilation must be an int or a tuple"),
+        (lambda: AvgPool2d(2)(torch.ones(1, 1, 4, 4, dtype=torch.int32)), TypeError,
+         "x has dtype torch.int32"),
+        (lambda: blur_pool2d(torch.ones(1, 1, 4, 4, dtype=torch.int32)), TypeError,
+         "x has dtype torch.int32"),
+        (lambda: blur_pool2d(torch.ones(1, 1, 4, 4), 3, "2"), TypeError,
+         "stride must be an int or a tuple of ints, got str"),
+        (lambda: blur_pool3d(torch.ones(1, 1, 4, 4, 4), float("nan")), TypeError,
+         "kernel_size must be an int or a tuple of ints, got float nan"),
+        (lambda: max_blur_pool3d(torch.ones(1, 1, 4, 4, 4, dtype=torch.complex128)), TypeError,
+         "x has complex dtype"),
+        (lambda: max_blur_pool2d(torch.ones(1, 1, 4, 4), max_pool_size=float("inf")), TypeError,
+         "max_pool_size must be an int or a tuple of ints, got float inf"),
+        (lambda: BlurPool2d(3, stride=float("nan")), TypeError, "stride must be an int"),
+        (lambda: BlurPool3d(3, padding_mode=None), ValueError, "padding_mode must be one of"),
+        (lambda: MaxBlurPool2d(ceil_mode="no"), TypeError, "ceil_mode must be True or False"),
+        (lambda: binomial_kernel(3, "2"), TypeError, "dims must be an int, got str"),
+        (lambda: binomial_kernel(3, True), TypeError, "dims must be an int, got bool"),
+        (lambda: binomial_kernel(2.5), TypeError, "kernel_size must be an int or a tuple"),
+        (lambda: binomial_kernel(3, dtype="float32"), TypeError,
+         "dtype must be a torch.dtype such as torch.float32, got str"),
+        (lambda: binomial_kernel(3, device="gpu"), ValueError, "device='gpu' is not a device"),
+        (lambda: binomial_kernel(3, device=0.5), TypeError, "device must be a device"),
+        (lambda: spectrum(np.array([["a"]])), TypeError, "image has numpy dtype <U1"),
+        (lambda: frequency_axis("4"), TypeError, "size must be an int, got str '4'"),
+        (lambda: frequency_axis(float("nan")), TypeError, "size must be an int, got float nan"),
+        (lambda: frequency_axis(4, torch.int64), TypeError,
+         "dtype=torch.int64 is not a floating dtype"),
+        (lambda: radial_profile(torch.zeros(0, 4)), ValueError,
+         r"spec is empty: shape \(0, 4\) has H×W = 0×4"),
+        (lambda: radial_profile(torch.zeros(4, 4, dtype=torch.int64)), TypeError,
+         "spec has dtype torch.int64"),
+        (lambda: radial_profile(np.zeros((4, 4), dtype=np.int64)), TypeError,
+         r"spec has numpy dtype int64; expected a floating dtype \(convert with spec.astype"),
+        (lambda: radial_profile(torch.zeros(4, 4, dtype=torch.complex64)), TypeError,
+         "spec has complex dtype"),
+        (lambda: shift_equivariance_error(nn.Identity(), torch.ones(1, 1, 4, 4), 1, mode="crop",
+                                          margin="1"), TypeError, "margin must be an int, got str"),
+        (lambda: shift_equivariance_error(nn.Identity(), torch.ones(1, 1, 4, 4), 1, mode="crop",
+                                          margin=True),
+         TypeError, "margin must be an int, got bool"),
+        (lambda: shift_equivariance_error(nn.Identity(), torch.ones(1, 1, 4), 1, mode="crop",
+                                          margin=-1), ValueError, "margin must be an int >= 0"),
+        (lambda: shift_equivariance_error(nn.Identity(), torch.ones(1, 1, 4, dtype=torch.int64), 1),
+         TypeError, "x has dtype torch.int64"),
+        (lambda: shift_equivariance_error(nn.Identity(), torch.ones(1, 1, 4), float("nan")),
+         TypeError, "shift must be an int or a tuple of ints, got float nan"),
+        (lambda: shift_equivariance_error(nn.Identity(), torch.ones(1, 1, 4), 1, stride=0),
+         ValueError, "stride must be positive"),
+        (lambda: shift_consistency(parity_classifier, torch.ones(1, 1, 4, 4), 1, trials=math.nan),
+         TypeError, "trials must be an int, got float nan"),
+        (lambda: shift_consistency(parity_classifier, torch.ones(1, 1, 4, 4), 1, seed=True),
+         TypeError, "seed must be an int, got bool"),
+        (lambda: shift_consistency(parity_classifier, torch.ones(1, 1, 4, 4), float("inf")),
+         TypeError, "max_shift must be an int or a tuple of ints, got float inf"),
+        (lambda: shift_consistency(parity_classifier, torch.ones(1, 1, 4, 4, dtype=torch.cfloat),
+                                   1), TypeError, "images has complex dtype"),
+        (lambda: subpixel_roll([1.0, 2.0], 0.5, 0), TypeError, "x must be a torch.Tensor"),
+        (lambda: subpixel_roll(torch.ones(4, dtype=torch.int64), 0.5, 0), TypeError,
+         "x has dtype torch.int64"),
+        (lambda: subpixel_roll(torch.ones(4), float("nan"), 0), ValueError,
+         "shifts must be finite, got nan"),
+        (lambda: subpixel_roll(torch.ones(4), (0.5, float("inf")), (0, 0)), ValueError,
+         "shifts must be finite, got inf"),
+        (lambda: subpixel_roll(torch.ones(4), "1", 0), TypeError,
+         "shifts must be a number or a sequence of numbers, got str '1'"),
+        (lambda: subpixel_roll(torch.ones(4), True, 0), TypeError,
+         "shifts must be a number or a sequence of numbers, got bool"),
+        (lambda: subpixel_roll(torch.ones(4, 4), (0.5, "x"), (0, 1)), TypeError,
+         "shifts must be a real number, got str 'x'"),
+        (lambda: subpixel_roll(torch.ones(4, 4), 0.5, 2), ValueError,
+         "dims holds 2, out of range for x with 2 dims"),
+        (lambda: subpixel_roll(torch.ones(4, 4), 0.5, 1.0), TypeError,
+         "dims must be an int or a tuple of ints, got float"),
+        (lambda: subpixel_roll(torch.ones(4, 4), (0.5, 1), 1), ValueError,
+         "shifts has 2 entries but dims has 1"),
+        (lambda: subpixel_roll(torch.ones(4, 4), (0.5, 1), (1, -1)), ValueError,
+         r"dims must not repeat a dim, got \(1, -1\)"),
+        (lambda: subpixel_roll(torch.tensor(1.0), 0.5, 0), ValueError, "x is a 0-dim tensor"),
+        (lambda: subpixel_roll(torch.ones(0, 4), 0.5, 1), ValueError, "x is empty"),
     ],
 )
 def test_bad_input_fails_early_with_a_clear_message(call, error, match):

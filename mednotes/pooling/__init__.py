@@ -8,7 +8,24 @@
   and the :func:`binomial_kernel` they blur with.
 - Measures (:mod:`mednotes.pooling.measures`): :func:`spectrum`, :func:`frequency_axis` and
   :func:`radial_profile` to see aliasing; :func:`shift_equivariance_error` of an op and
-  :func:`shift_consistency` of a classifier to measure it.
+  :func:`shift_consistency` of a classifier to measure it; :func:`subpixel_roll`, the
+  fractional ``torch.roll`` that an ideally anti-aliased output follows.
+- ``PADDING_MODES``, what BlurPool's ``padding_mode`` may put beyond the border, is the
+  same tuple as :data:`mednotes.layers.conv.PADDING_MODES` (one definition, imported).
+
+Under ``torch.autocast`` every op returns the dtype that its torch (or kornia) counterpart
+returns in the same context; with CPU autocast to bfloat16 (CUDA and MPS autocast run 3-D
+pooling in the input's dtype too, and convolutions in their lower precision):
+
+=============================================  =============  ==============  =============
+op, under ``torch.autocast("cpu")``            float32 input  bfloat16 input  float64 input
+=============================================  =============  ==============  =============
+``max_pool2d``, ``avg_pool2d``                 float32        bfloat16        float64
+``max_pool3d``, ``avg_pool3d``                 float32        float32         float64
+``blur_pool2d/3d``, ``max_blur_pool2d/3d``     bfloat16       bfloat16        float64
+=============================================  =============  ==============  =============
+
+Half-precision inputs are pooled in float32 and rounded once, as torch's kernels do.
 
 Explained in: Pooling and aliasing.
 
@@ -22,8 +39,8 @@ Example:
     [0.0625, 0.1875, 0.0, 0.1875, 0.5625, 0.0, 0.0, 0.0, 0.0]
 """
 
+from mednotes.layers.conv import PADDING_MODES
 from mednotes.pooling.blur import (
-    PADDING_MODES,
     BlurPool2d,
     BlurPool3d,
     MaxBlurPool2d,
@@ -51,6 +68,7 @@ from mednotes.pooling.measures import (
     shift_consistency,
     shift_equivariance_error,
     spectrum,
+    subpixel_roll,
 )
 
 __all__ = [
@@ -78,4 +96,5 @@ __all__ = [
     "shift_consistency",
     "shift_equivariance_error",
     "spectrum",
+    "subpixel_roll",
 ]

@@ -16,36 +16,55 @@ the padding the same way but reflects the border instead of padding zeros; pass
 
 from __future__ import annotations
 
-import math
+import functools
 from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from mednotes._checks import check_choice, ntuple
-from mednotes._checks import check_bool, check_input, sizes
+from mednotes._checks import (
+    check_float_dtype,
+    check_bool,
+    check_choice,
+    check_device,
+    check_input,
+    check_int,
+    ntuple,
+    sizes,
+)
+from mednotes.layers.conv import PADDING_MODES
 from mednotes.pooling.classic import max_pool2d, max_pool3d
-
-PADDING_MODES = ("zeros", "reflect", "replicate", "circular")
 
 IntOrTuple = int | Sequence[int]
 
 
 def binomial_kernel(
-    kernel_size: IntOrTuple = 3, dims: int = 2, dtype: torch.dtype = torch.float32
+    kernel_size: IntOrTuple = 3,
+    dims: int = 2,
+    dtype: torch.dtype = torch.float32,
+    *,
+    device: torch.device | str | None = None,
 ) -> torch.Tensor:
     """The normalised binomial (Pascal-triangle) blur filter in 1, 2 or 3 dims.
 
-    Along each dim the weights are row ``k - 1`` of Pascal's triangle, ``C(k-1, i)``; the
-    filter is their outer product divided by its sum. It is the discrete cousin of a
-    Gaussian (a repeated box blur), cheap, and removes most energy above half the Nyquist
-    frequency for ``k >= 3``.
+    Along each dim the weights are row ``k - 1`` of Pascal's triangle divided by its sum,
+    ``C(k-1, i) / 2**(k-1)``; the filter is the outer product of these rows. It is the
+    discrete cousin of a Gaussian (a repeated box blur), cheap, and removes most energy
+    above half the Nyquist frequency for ``k >= 3``.
+
+    Each weight is computed from exact integers and rounded once, so every size has finite
+    weights that sum to 1 up to the rounding of ``dtype``: they are exact (integers over a
+    power of two) up to ``k = 12`` in every floating dtype, bfloat16 included, and up to
+    ``k = 28`` in float32; the far tails of a very long filter round to 0, as they should
+    (``C(1024, 0) / 2**1024`` is below float32's range).
 
     Args:
         kernel_size: side length, an int or one int per dim (positive); 1 gives ``[1.]``.
         dims: number of dims, 1 to 3.
-        dtype: floating dtype of the result.
+        dtype: floating dtype of the result (float32 by default).
+        device: where to create it (the CPU by default); the weights are computed on the
+            CPU and copied once, so any device works, including those without float64.
 
     Shape:
         - output: ``(k,) * dims``, or ``kernel_size`` when it is a tuple
@@ -53,7 +72,7 @@ def binomial_kernel(
     Explained in: Pooling and aliasing.
 
     Tested against: the filter of ``kornia.filters.BlurPool2D`` and
-    ``scipy.special.comb``.
+    ``scipy.special.comb``; finite weights summing to 1 for sizes up to 4097.
 
     Example:
         >>> binomial_kernel(3, dims=1)
@@ -63,19 +82,38 @@ def binomial_kernel(
                 [2., 4., 2.],
                 [1., 2., 1.]])
     """
-    if isinstance(dims, bool) or not isinstance(dims, int) or dims not in (1, 2, 3):
-        raise ValueError(f"dims must be 1, 2 or 3, got {dims!r}")
-    if not isinstance(dtype, torch.dtype) or not dtype.is_floating_point:
-        raise TypeError(
-            f"dtype must be a floating torch dtype such as torch.float32, got {dtype!r}"
-        )
-    kernel = torch.ones((), dtype=torch.float64)
-    for k in ntuple("kernel_size", kernel_size, dims, 1):
-        row = torch.tensor([math.comb(k - 1, i) for i in range(k)], dtype=torch.float64)
-        kernel = kernel.unsqueeze(-1) * row
-    # Every weight is an integer over a power of two (the sum is 2**(sum of k-1)), so the
-    # division is exact in binary and the filter is the same in any dtype that can hold it.
-    return (kernel / kernel.sum()).to(dtype)
+    dims = check_int("dims", dims, 1, 3)
+    dtype = check_float_dtype("dtype", dtype) or torch.float32
+    device = check_device("device", device) or torch.device("cpu")
+    sides = ntuple("kernel_size", kernel_size, dims, 1)
+    return _binomial(sides, device, dtype).clone()
+
+
+@functools.lru_cache(maxsize=64)
+def _binomial(sides: tuple[int, ...], device: torch.device, dtype: torch.dtype) -> torch.Tensor:
+    """The filter, made once per sizes, device and dtype and then reused: a forward pass
+    that needs it copies nothing from the host. Callers must not modify it in place."""
+    with torch.inference_mode(False):  # a cached tensor must be usable by autograd later
+        kernel = torch.ones((), dtype=torch.float64)
+        for k in sides:
+            kernel = kernel.unsqueeze(-1) * torch.tensor(_pascal_row(k), dtype=torch.float64)
+        # dtype first, on the CPU: a device without float64 (Apple MPS) never sees one
+        return kernel.to(dtype).to(device)
+
+
+def _pascal_row(k: int) -> list[float]:
+    """``C(k-1, i) / 2**(k-1)`` for ``i = 0 .. k-1``, each correctly rounded to a float.
+
+    The coefficients are exact python integers (each from the last: C(n, i+1) = C(n, i) *
+    (n - i) / (i + 1)), and int / int is correctly rounded in python however large both
+    grow: no overflow to inf, hence no 0 or NaN weights, for any k.
+    """
+    n, total = k - 1, 2 ** (k - 1)
+    row, c = [], 1
+    for i in range(k):
+        row.append(c / total)
+        c = c * (n - i) // (i + 1)
+    return row
 
 
 # ----------------------------------------------------------------------------- functions
@@ -101,11 +139,14 @@ def blur_pool2d(
         - x: ``(N, C, H, W)`` or unbatched ``(C, H, W)``
         - output: ``(N, C, ceil(H / sH), ceil(W / sW))``
 
+    The blur is ``torch.nn.functional.conv2d``, so under ``torch.autocast`` it runs and
+    returns in the autocast dtype (bfloat16 for a float32 input), as kornia's does.
+
     Explained in: Pooling and aliasing.
 
     Tested against: ``kornia.filters.blur_pool2d`` and ``kornia.filters.BlurPool2D``
     (kernel sizes 1 to 5, strides 1 to 4, odd and even sizes, 1 and 3 channels,
-    float32/float64, forward and backward) on CPU and CUDA.
+    float32/float64, forward and backward, and bfloat16 under autocast) on CPU and CUDA.
 
     Example:
         >>> blur_pool2d(torch.eye(5)[None, None], 3)
@@ -362,12 +403,16 @@ def _blur_pool(
     padding_mode: str,
     kernel: torch.Tensor | None = None,
 ) -> torch.Tensor:
-    """Pad, then a depthwise strided convolution with the binomial filter."""
+    """Pad, then a depthwise strided convolution with the binomial filter.
+
+    ``kernel`` is a module's buffer; without one (or when the module was left on another
+    device than ``x``) the cached filter for ``x``'s device is used.
+    """
     unbatched = check_input(op, x, n)
     strides = ntuple("stride", stride, n, 1)
     check_choice("padding_mode", padding_mode, PADDING_MODES)
-    if kernel is None:
-        kernel = binomial_kernel(kernel_size, n)
+    if kernel is None or kernel.device != x.device:
+        kernel = _binomial(ntuple("kernel_size", kernel_size, n, 1), x.device, x.dtype)
     if unbatched:
         x = x.unsqueeze(0)
     # (k - 1) // 2 before and k // 2 after: the output stays ceil(size / stride) long for
@@ -391,9 +436,10 @@ def _blur_pool(
         mode = "constant" if padding_mode == "zeros" else padding_mode
         x = F.pad(x, flat, mode=mode)
     channels = x.shape[1]
-    # contiguous: torch's CPU convolution takes a much slower path for an expanded weight
-    weight = kernel.to(device=x.device, dtype=x.dtype).expand(channels, 1, *kernel.shape)
-    weight = weight.contiguous()
+    # contiguous: torch's CPU convolution takes a much slower path for an expanded weight.
+    # The weight takes x's dtype; under autocast the convolution itself casts both, exactly
+    # as it does for kornia's BlurPool or an nn.Conv2d (see mednotes._amp).
+    weight = kernel.to(x.dtype).expand(channels, 1, *kernel.shape).contiguous()
     conv = F.conv2d if n == 2 else F.conv3d
     # groups=channels: each channel is blurred on its own (a depthwise convolution)
     y = conv(x, weight, stride=strides, padding=conv_padding, groups=channels)

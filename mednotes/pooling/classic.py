@@ -19,8 +19,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from mednotes._checks import ntuple
-from mednotes._checks import check_bool, check_input, sizes
+from mednotes._checks import check_bool, check_input, ntuple, sizes
+from mednotes._amp import accumulation_dtype, autocast_dtype, cast
 
 IntOrTuple = int | Sequence[int]
 
@@ -58,11 +58,14 @@ def max_pool2d(
     Ties send the whole gradient to the first maximum in row-major window order, as torch
     does.
 
+    Under ``torch.autocast`` it returns the dtype torch's op returns (its input's); a
+    float16/bfloat16 input is pooled in float32 and rounded once, as torch's kernels do.
+
     Explained in: Pooling and aliasing.
 
     Tested against: ``torch.nn.functional.max_pool2d`` (float32 and float64, a grid of kernel
     sizes, strides, paddings, dilations and ``ceil_mode``; gradients, and
-    ``torch.autograd.gradcheck``), on CPU and CUDA.
+    ``torch.autograd.gradcheck``; bfloat16 under autocast, and ties on CUDA), on CPU and CUDA.
 
     Example:
         >>> x = torch.arange(16.0).reshape(1, 1, 4, 4)
@@ -92,9 +95,13 @@ def max_pool3d(
         - x: ``(N, C, D, H, W)`` or unbatched ``(C, D, H, W)``
         - output: ``(N, C, D_out, H_out, W_out)``, each size as in :func:`max_pool2d`
 
+    Under CPU autocast a float16/bfloat16 volume is pooled and returned in float32, as
+    torch's ``max_pool3d`` is (it is on CPU autocast's float32 list).
+
     Explained in: Pooling and aliasing.
 
-    Tested against: ``torch.nn.functional.max_pool3d`` (forward, backward, gradcheck).
+    Tested against: ``torch.nn.functional.max_pool3d`` (forward, backward, gradcheck, and
+    under autocast), on CPU and CUDA.
 
     Example:
         >>> x = torch.arange(8.0).reshape(1, 1, 2, 2, 2)
@@ -132,11 +139,14 @@ def avg_pool2d(
     positions beyond the padding (``count_include_pad=True``), so a 2×2 window over the last
     row and column of an unpadded input is divided by 1, not 4.
 
+    Under ``torch.autocast`` it returns its input's dtype, as torch's op does; a
+    float16/bfloat16 input is summed in float32 and rounded once.
+
     Explained in: Pooling and aliasing.
 
     Tested against: ``torch.nn.functional.avg_pool2d`` (float32 and float64, kernel sizes,
-    strides, paddings, ``ceil_mode``, both ``count_include_pad``; gradients, gradcheck), on
-    CPU and CUDA.
+    strides, paddings, ``ceil_mode``, both ``count_include_pad``; gradients, gradcheck;
+    bfloat16 under autocast against a float64 reference), on CPU and CUDA.
 
     Example:
         >>> x = torch.ones(1, 1, 3, 3)
@@ -168,9 +178,14 @@ def avg_pool3d(
         - x: ``(N, C, D, H, W)`` or unbatched ``(C, D, H, W)``
         - output: ``(N, C, D_out, H_out, W_out)``
 
+    Under CPU autocast a float16/bfloat16 volume is pooled and returned in float32, as
+    torch's ``avg_pool3d`` is. Unlike torch's CPU kernel it also takes bfloat16 without
+    autocast (and returns bfloat16).
+
     Explained in: Pooling and aliasing.
 
-    Tested against: ``torch.nn.functional.avg_pool3d`` (forward, backward, gradcheck).
+    Tested against: ``torch.nn.functional.avg_pool3d`` (forward, backward, gradcheck, and
+    under autocast), on CPU and CUDA.
 
     Example:
         >>> x = torch.arange(8.0).reshape(1, 1, 2, 2, 2)
@@ -412,6 +427,10 @@ def _pool(
     shape = tuple(x.shape[2:])
     out = _output_sizes(shape, kernel, strides, pads, dilations, ceil_mode)
     spans = [d * (k - 1) + 1 for k, d in zip(kernel, dilations)]
+    # The dtype torch's op returns here (CPU autocast runs 3-D pooling in float32; see
+    # mednotes._amp), and the one to accumulate in.
+    out_dtype = cast(x, autocast_dtype("float32", x.device.type, f"{mode}_pool{n}d")).dtype
+    x = x.to(accumulation_dtype(out_dtype))
 
     # Padding on the right: the usual `pad`, plus whatever a ceil-mode window runs past it.
     # Filling with -inf keeps padding out of every maximum; zeros add nothing to a sum.
@@ -439,7 +458,8 @@ def _pool(
             windows = windows[..., :: dilations[axis]]
         y = windows.max(dim=-1).values if mode == "max" else windows.sum(dim=-1)
     if mode != "max":
-        y = y / _divisor(mode, shape, out, kernel, strides, pads).to(y)
+        y = y / _divisor(mode, shape, out, kernel, strides, pads, y)
+    y = y.to(out_dtype)
     return y.squeeze(0) if unbatched else y
 
 
@@ -450,18 +470,25 @@ def _divisor(
     kernel: tuple[int, ...],
     strides: tuple[int, ...],
     pads: tuple[int, ...],
-) -> torch.Tensor:
-    """How many pixels each average is divided by, as a tensor broadcastable to the output.
+    y: torch.Tensor,
+) -> torch.Tensor | int:
+    """How many pixels each average of ``y`` is divided by: an int, or a tensor like ``y``.
 
     A window is a box, so its count is a product of one count per dim. torch clips a window
     to the padded input first (this is what ceil mode needs) and, without
-    ``count_include_pad``, also to the input itself.
+    ``count_include_pad``, also to the input itself. When no window is clipped (the usual
+    case) every count is the window size, and a python int divides without a tensor.
     """
-    divisor = torch.ones((), dtype=torch.float64)
+    overhang = any((o - 1) * s - p + k > size + p
+                   for size, o, k, s, p in zip(shape, out, kernel, strides, pads))
+    if not overhang and (mode == "avg" or not any(pads)):
+        return math.prod(kernel)
+    # Built where y lives, from arange: no tensor is copied from the host per call.
+    divisor = torch.ones((), dtype=y.dtype, device=y.device)
     for size, o, k, s, p in zip(shape, out, kernel, strides, pads):
-        start = torch.arange(o, dtype=torch.int64) * s - p
+        start = torch.arange(o, device=y.device) * s - p
         end = torch.clamp(start + k, max=size + p)
         if mode == "avg_exclude_pad":
             start, end = start.clamp(min=0), end.clamp(max=size)
-        divisor = divisor.unsqueeze(-1) * (end - start)
+        divisor = divisor.unsqueeze(-1) * (end - start).to(y.dtype)
     return divisor

@@ -7,8 +7,14 @@ import torch
 from matplotlib import animation
 from matplotlib.figure import Figure
 
-from mednotes.pooling import avg_pool2d, blur_pool2d, frequency_axis, spectrum
-from mednotes.pooling.measures import _fourier_roll
+from mednotes._checks import check_int
+from mednotes.pooling import (
+    avg_pool2d,
+    blur_pool2d,
+    frequency_axis,
+    spectrum,
+    subpixel_roll,
+)
 from mednotes.viz import as_numpy, imshow
 from mednotes.widgets._figure import figure_png
 
@@ -58,10 +64,11 @@ def shift_difference(image: torch.Tensor, factor: int, prefilter: str, shift: in
     """What the explorer shows for one setting: output, its spectrum, difference, error.
 
     The input is rolled by ``shift`` pixels along both axes; the difference map is
-    ``out(shifted) − out(unshifted) rolled by shift / factor`` (a fractional roll uses the
-    Fourier shift theorem, what an ideal anti-aliased downsampler would give). The error is
-    the norm of that difference relative to the norm of the reference, the same number
-    :func:`~mednotes.pooling.shift_equivariance_error` reports in circular mode.
+    ``out(shifted) − out(unshifted) rolled by shift / factor`` (a fractional roll is
+    :func:`~mednotes.pooling.subpixel_roll`, what an ideal anti-aliased downsampler would
+    give). The error is the norm of that difference relative to the norm of the reference,
+    the same number :func:`~mednotes.pooling.shift_equivariance_error` reports in circular
+    mode.
 
     Returns:
         ``(out, spec, diff, error)``: 2D tensors and a float.
@@ -69,7 +76,7 @@ def shift_difference(image: torch.Tensor, factor: int, prefilter: str, shift: in
     x = image[None, None].double()
     reference = downsample(x, factor, prefilter)
     moved = downsample(torch.roll(x, (shift, shift), (2, 3)), factor, prefilter)
-    expected = _fourier_roll(reference, [shift / factor, shift / factor])
+    expected = subpixel_roll(reference, (shift / factor, shift / factor), (2, 3))
     diff = (moved - expected)[0, 0]
     error = float(diff.norm() / expected.norm()) if float(diff.norm()) > 0 else 0.0
     return moved[0, 0], spectrum(moved[0, 0]), diff, error
@@ -128,8 +135,7 @@ def _as_image(image, factors=FACTORS) -> torch.Tensor:
 
 
 def _check_factor(factor) -> None:
-    if isinstance(factor, bool) or not isinstance(factor, int) or factor < 1:
-        raise ValueError(f"factor must be a positive int, got {factor!r}")
+    check_int("factor", factor, minimum=1)
 
 
 def _check_prefilters(prefilters) -> tuple[str, ...]:
