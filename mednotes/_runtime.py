@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import random
+from collections.abc import Iterator
 
 import numpy as np
 import torch
 
+from mednotes._checks import check_bool, check_int
+
 _ENV_VAR = "MEDNOTES_DEVICE"
+_CUBLAS_VAR = "CUBLAS_WORKSPACE_CONFIG"
 _KNOWN = ("cuda", "mps", "cpu")
 
 
@@ -41,8 +46,10 @@ def device(name: str | None = None) -> torch.device:
             variable ``MEDNOTES_DEVICE`` decides if it is set, otherwise the best device found.
 
     Raises:
+        TypeError: when ``name`` is not a str.
         ValueError: for an unknown name, or a device that this machine does not have. The
-            message lists the devices that are available.
+            message lists the devices that are available and says where the name came from
+            (the argument or ``MEDNOTES_DEVICE``).
 
     Explained in: Setup and first look.
 
@@ -50,7 +57,12 @@ def device(name: str | None = None) -> torch.device:
         >>> device("cpu")
         device(type='cpu')
     """
-    source = "name"
+    return _pick(name, "name")
+
+
+def _pick(name: str | None, label: str) -> torch.device:
+    """:func:`device`, with errors that call the argument ``label`` (``device`` in fit)."""
+    source = label
     if name is None:
         name = os.environ.get(_ENV_VAR) or None
         source = _ENV_VAR
@@ -58,7 +70,8 @@ def device(name: str | None = None) -> torch.device:
     if name is None:
         return torch.device(available[0])
     if not isinstance(name, str):
-        raise TypeError(f"device name must be a str such as 'cpu', got {type(name).__name__}")
+        raise TypeError(f"{'device name' if label == 'name' else label} must be a str such as "
+                        f"'cpu', got {type(name).__name__}")
     kind, _, index = name.strip().lower().partition(":")
     if kind not in _KNOWN:
         raise ValueError(
@@ -81,14 +94,30 @@ def device(name: str | None = None) -> torch.device:
     return torch.device(kind)
 
 
-def seed_everything(seed: int) -> None:
-    """Make python's ``random``, numpy's global generator and torch deterministic.
+def seed_everything(seed: int, deterministic: bool = False) -> None:
+    """Seed python's ``random``, numpy's global generator and torch (every device).
 
-    Also asks torch for deterministic algorithms where it has them, so that two runs with the
-    same seed give the same numbers on the same machine.
+    Two runs of CPU code seeded alike give the same numbers on the same machine. On CUDA,
+    some kernels may still differ in the last bits between runs (those that add with atomics,
+    such as index_add, scatter_add and the backward passes of some convolutions and of
+    interpolation), unless ``deterministic=True`` asks torch for kernels that never do.
 
     Args:
-        seed: a non-negative integer.
+        seed: an int in ``[0, 2**32)``.
+        deterministic: also make torch pick deterministic kernels, for the rest of the
+            session: ``torch.use_deterministic_algorithms(True, warn_only=True)``,
+            ``cudnn.deterministic = True``, ``cudnn.benchmark = False`` and
+            ``CUBLAS_WORKSPACE_CONFIG`` (when not set). This costs speed on CUDA
+            (deterministic kernels are slower, cuDNN no longer picks its fastest algorithm,
+            and new memory is filled before use), and ops that have no deterministic version
+            on CUDA (e.g. the backward of bilinear interpolation or of adaptive average
+            pooling) warn each time they run. With False (the default) these settings are
+            left as they are. To be deterministic only inside one training run, use
+            ``fit(..., deterministic=True)``.
+
+    Raises:
+        TypeError: when ``seed`` is not an int or ``deterministic`` is not a bool.
+        ValueError: when ``seed`` is outside ``[0, 2**32)``.
 
     Explained in: Setup and first look.
 
@@ -98,16 +127,55 @@ def seed_everything(seed: int) -> None:
         >>> bool(torch.equal(a, b))
         True
     """
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
-        raise TypeError(f"seed must be an int, got {type(seed).__name__}")
-    if not 0 <= int(seed) < 2**32:
-        raise ValueError(f"seed must be in [0, 2**32), got {seed}")
-    seed = int(seed)
+    seed = check_int("seed", seed, 0, 2**32 - 1)
+    deterministic = check_bool("deterministic", deterministic)
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)  # seeds every CUDA device as well
+    if deterministic:
+        _use_deterministic_kernels()
+
+
+def _use_deterministic_kernels() -> None:
     torch.use_deterministic_algorithms(True, warn_only=True)
-    if torch.backends.cudnn.is_available():
-        torch.backends.cudnn.benchmark = False
+    torch.backends.cudnn.deterministic = True
+    torch.backends.cudnn.benchmark = False
     # cuBLAS needs this to be deterministic; it only matters before the first CUDA matmul.
-    os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+    os.environ.setdefault(_CUBLAS_VAR, ":4096:8")
+
+
+@contextlib.contextmanager
+def deterministic_kernels(enabled: bool = True) -> Iterator[None]:
+    """Inside the block, torch uses deterministic kernels; afterwards, what was set before.
+
+    Restores ``torch.are_deterministic_algorithms_enabled()`` (and its warn-only flag),
+    ``cudnn.benchmark``, ``cudnn.deterministic`` and ``CUBLAS_WORKSPACE_CONFIG`` when the block
+    ends, by return or by exception. With ``enabled=False`` it changes nothing.
+
+    Example:
+        >>> before = torch.are_deterministic_algorithms_enabled()
+        >>> with deterministic_kernels():
+        ...     torch.are_deterministic_algorithms_enabled()
+        True
+        >>> torch.are_deterministic_algorithms_enabled() == before
+        True
+    """
+    if not check_bool("enabled", enabled):
+        yield
+        return
+    saved = (torch.are_deterministic_algorithms_enabled(),
+             torch.is_deterministic_algorithms_warn_only_enabled(),
+             torch.backends.cudnn.benchmark, torch.backends.cudnn.deterministic,
+             os.environ.get(_CUBLAS_VAR))
+    _use_deterministic_kernels()
+    try:
+        yield
+    finally:
+        algorithms, warn_only, benchmark, cudnn_deterministic, cublas = saved
+        torch.use_deterministic_algorithms(algorithms, warn_only=warn_only)
+        torch.backends.cudnn.benchmark = benchmark
+        torch.backends.cudnn.deterministic = cudnn_deterministic
+        if cublas is None:
+            os.environ.pop(_CUBLAS_VAR, None)
+        else:
+            os.environ[_CUBLAS_VAR] = cublas

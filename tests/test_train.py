@@ -11,6 +11,7 @@ import textwrap
 from pathlib import Path
 
 import matplotlib.pyplot as plt
+import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
@@ -19,7 +20,8 @@ from torch.utils.data import TensorDataset
 
 from conftest import DEVICES
 from mednotes.train import History, fit, load_checkpoint, save_checkpoint
-from mednotes.train.__main__ import main, toy_squares
+from mednotes.data import toy_squares
+from mednotes.train.__main__ import main
 from mednotes.train.lesion_objectives import dice_ce, lesion_dice
 from mednotes.train.schedule import START, lr_factor
 
@@ -171,7 +173,8 @@ def test_checkpoint_of_a_ddp_style_wrapper_has_plain_keys(tmp_path):
                         torch.optim.SGD(net.parameters(), 0.1))
 
 
-def test_checkpoint_write_is_atomic(tmp_path, monkeypatch):
+@pytest.mark.parametrize("crash_in", ["torch.save", "os.fsync"])
+def test_checkpoint_write_is_atomic(tmp_path, monkeypatch, crash_in):
     net, opt = trained_adam()
     path = save_checkpoint(tmp_path / "ck.pt", net, opt, epoch=1)
     before = path.read_bytes()
@@ -180,9 +183,16 @@ def test_checkpoint_write_is_atomic(tmp_path, monkeypatch):
         file.write(b"half a checkpoint")
         raise KeyboardInterrupt("power cut")
 
-    monkeypatch.setattr(torch, "save", crash_half_way)
+    def crash_while_writing(descriptor):
+        assert any(p.name.endswith(".tmp") for p in tmp_path.iterdir())  # the file is half done
+        raise KeyboardInterrupt("power cut")
+
+    if crash_in == "torch.save":
+        monkeypatch.setattr(torch, "save", crash_half_way)
+    else:
+        monkeypatch.setattr(os, "fsync", crash_while_writing)
     with pytest.raises(KeyboardInterrupt):
-        save_checkpoint(path, net, opt, epoch=2)
+        save_checkpoint(path, net, opt, epoch=2, overwrite=True)
     assert path.read_bytes() == before  # the old checkpoint is untouched
     assert [p.name for p in tmp_path.iterdir()] == ["ck.pt"]  # no temporary file left behind
     monkeypatch.undo()
@@ -195,8 +205,189 @@ def test_load_checkpoint_errors(tmp_path):
     torch.save({"weights": torch.zeros(1)}, tmp_path / "other.pt")
     with pytest.raises(ValueError, match="not a checkpoint written by"):
         load_checkpoint(tmp_path / "other.pt", small_segmenter())
-    with pytest.raises(ValueError, match="epoch must be an int >= 0"):
+    with pytest.raises(ValueError, match="epoch must be an int >= 0, got -1"):
         save_checkpoint(tmp_path / "x.pt", small_segmenter(), None, epoch=-1)
+    assert not (tmp_path / "x.pt").exists()
+
+
+def weights(model):
+    return {k: v.clone() for k, v in model.state_dict().items()}
+
+
+def same_weights(a, b):
+    return a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_save_checkpoint_refuses_to_replace_a_file_without_overwrite(tmp_path):
+    unrelated = tmp_path / "notes.pt"
+    unrelated.write_bytes(b"my thesis draft")
+    with pytest.raises(FileExistsError, match=r"notes\.pt' already exists; pass overwrite=True"):
+        save_checkpoint(unrelated, small_segmenter(), None, epoch=1)
+    assert unrelated.read_bytes() == b"my thesis draft"
+    path = save_checkpoint(tmp_path / "ck.pt", small_segmenter(), None, epoch=1)
+    before = path.read_bytes()
+    with pytest.raises(FileExistsError, match="already exists"):
+        save_checkpoint(path, small_segmenter(seed=1), None, epoch=2)
+    assert path.read_bytes() == before
+    save_checkpoint(path, small_segmenter(seed=1), None, epoch=2, overwrite=True)
+    assert load_checkpoint(path)["epoch"] == 2
+
+
+class Opaque:
+    """An object that weights-only loading refuses."""
+
+
+def module_level_function():
+    return 1
+
+
+@pytest.mark.parametrize("note", [Opaque(), module_level_function, lambda: 1, np.float64(1.5),
+                                  np.zeros(2)], ids=["object", "function", "lambda",
+                                                     "numpy-scalar", "numpy-array"])
+def test_save_checkpoint_refuses_values_weights_only_loading_rejects(tmp_path, note):
+    good = save_checkpoint(tmp_path / "good.pt", small_segmenter(), None, epoch=1)
+    before = good.read_bytes()
+    with pytest.raises(TypeError, match="extra keyword 'note' holds .* weights_only=True"):
+        save_checkpoint(good, small_segmenter(seed=1), None, epoch=2, overwrite=True,
+                        numbers=[1, 2], note=note)
+    assert good.read_bytes() == before  # the good checkpoint is still there, still loadable
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["good.pt"]
+    assert load_checkpoint(good)["epoch"] == 1
+
+
+@pytest.mark.parametrize("kwargs, error, message", [
+    ({"path": 3}, TypeError, "path must be a str or path, got int 3"),
+    ({"path": ""}, ValueError, "path must name a file"),
+    ({"model": "net"}, TypeError, "model must be a torch.nn.Module, got str 'net'"),
+    ({"optimizer": "adam"}, TypeError, "optimizer must be a torch.optim.Optimizer or None"),
+    ({"epoch": 1.5}, TypeError, "epoch must be an int, got float 1.5"),
+    ({"epoch": math.nan}, TypeError, "epoch must be an int, got float nan"),
+    ({"epoch": "3"}, TypeError, "epoch must be an int, got str '3'"),
+    ({"history": [1]}, TypeError, "history must be a History or None, got list"),
+    ({"overwrite": "yes"}, TypeError, "overwrite must be True or False, got str 'yes'"),
+])
+def test_save_checkpoint_bad_arguments_name_them(tmp_path, monkeypatch, kwargs, error, message):
+    monkeypatch.chdir(tmp_path)
+    args = {"path": tmp_path / "ck.pt", "model": small_segmenter(), "optimizer": None,
+            "epoch": 1, **kwargs}
+    with pytest.raises(error, match=message):
+        save_checkpoint(args.pop("path"), args.pop("model"), args.pop("optimizer"),
+                        args.pop("epoch"), **args)
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("kwargs, error, message", [
+    ({"path": None}, TypeError, "path must be a str or path, got NoneType"),
+    ({"model": "net"}, TypeError, "model must be a torch.nn.Module or None, got str"),
+    ({"optimizer": 0.1}, TypeError, "optimizer must be a torch.optim.Optimizer or None"),
+    ({"map_location": "gpu"}, ValueError, "map_location='gpu' is not a device"),
+    ({"map_location": 3}, TypeError, "map_location must be a device"),
+])
+def test_load_checkpoint_bad_arguments_name_them(tmp_path, kwargs, error, message):
+    path = save_checkpoint(tmp_path / "ck.pt", small_segmenter(), None, epoch=1)
+    net = small_segmenter(seed=1)
+    before = weights(net)
+    with pytest.raises(error, match=message):
+        load_checkpoint(**{"path": path, "model": net, **kwargs})
+    assert same_weights(weights(net), before)
+
+
+def test_a_checkpoint_that_does_not_fit_changes_nothing(tmp_path):
+    path = save_checkpoint(tmp_path / "ck.pt", small_segmenter(), None, epoch=1)
+    # Same first layers, a wider head: torch would copy the first layers, then fail.
+    other = nn.Sequential(nn.Conv2d(1, 4, 3, padding=1), nn.BatchNorm2d(4), nn.ReLU(),
+                          nn.Dropout(0.2), nn.Conv2d(4, 3, 1))
+    before = weights(other)
+    with pytest.raises(ValueError, match=r"does not fit the model: 4\.weight: checkpoint "
+                                         r"\(2, 4, 1, 1\), model \(3, 4, 1, 1\); 4\.bias"):
+        load_checkpoint(path, other)
+    assert same_weights(weights(other), before)
+
+    shorter = nn.Sequential(nn.Conv2d(1, 4, 3, padding=1), nn.BatchNorm2d(4))
+    before = weights(shorter)
+    with pytest.raises(ValueError, match=r"unexpected keys 4\.weight, 4\.bias"):
+        load_checkpoint(path, shorter)
+    assert same_weights(weights(shorter), before)
+
+    longer = nn.Sequential(*small_segmenter(), nn.Conv2d(2, 2, 1))
+    before = weights(longer)
+    with pytest.raises(ValueError, match=r"missing keys 5\.weight, 5\.bias"):
+        load_checkpoint(path, longer)
+    assert same_weights(weights(longer), before)
+
+
+def test_a_checkpoint_with_another_dtype_kind_changes_nothing(tmp_path):
+    net = nn.Linear(2, 1)
+    net.register_buffer("count", torch.zeros(3, dtype=torch.int64))
+    path = save_checkpoint(tmp_path / "ck.pt", net, None, epoch=1)
+    other = nn.Linear(2, 1)
+    other.register_buffer("count", torch.ones(3))  # float where the checkpoint has int64
+    before = weights(other)
+    with pytest.raises(ValueError, match="count: checkpoint dtype torch.int64, model dtype "
+                                         "torch.float32"):
+        load_checkpoint(path, other)
+    assert same_weights(weights(other), before)
+
+
+def test_an_optimizer_that_does_not_fit_leaves_model_and_optimizer_unchanged(tmp_path):
+    net, opt = trained_adam()
+    path = save_checkpoint(tmp_path / "ck.pt", net, opt, epoch=1)
+    fresh = small_segmenter(seed=1)
+    before = weights(fresh)
+    # the optimizer sees only the head's parameters: 2 in its group, 6 in the checkpoint's
+    head_only = torch.optim.Adam(fresh[4].parameters(), lr=0.5)
+    with pytest.raises(ValueError, match="does not fit the optimizer: group 0 has 6 "
+                                         "parameters saved, 2 in the optimizer"):
+        load_checkpoint(path, fresh, head_only)
+    assert same_weights(weights(fresh), before)
+    assert head_only.param_groups[0]["lr"] == 0.5 and not head_only.state
+    two_groups = torch.optim.Adam([{"params": fresh[0].parameters()},
+                                   {"params": fresh[4].parameters()}])
+    with pytest.raises(ValueError, match="1 parameter group.* saved, the optimizer has 2"):
+        load_checkpoint(path, fresh, two_groups)
+    assert same_weights(weights(fresh), before)
+
+
+def test_moment_shapes_that_do_not_fit_the_parameters_are_refused(tmp_path):
+    net = nn.Linear(2, 3)
+    opt = torch.optim.Adam(net.parameters())
+    net(torch.ones(1, 2)).sum().backward()
+    opt.step()
+    path = save_checkpoint(tmp_path / "ck.pt", net, opt, epoch=1)
+    state = torch.load(path, weights_only=True)
+    # A hand-edited file: the same keys and parameter count, moments of another shape.
+    state["optimizer"]["state"][0]["exp_avg"] = torch.zeros(4, 4)
+    torch.save(state, tmp_path / "edited.pt")
+    fresh = nn.Linear(2, 3)
+    fresh_opt = torch.optim.Adam(fresh.parameters())
+    before = weights(fresh)
+    with pytest.raises(ValueError, match=r"state 'exp_avg' of parameter 0 in group 0: "
+                                         r"checkpoint \(4, 4\), parameter \(3, 2\)"):
+        load_checkpoint(tmp_path / "edited.pt", fresh, fresh_opt)
+    assert same_weights(weights(fresh), before) and not fresh_opt.state
+
+
+def unreadable_files(folder):
+    """Files named .pt that are not checkpoints: empty, truncated, numpy, text."""
+    good = save_checkpoint(folder / "good.pt", small_segmenter(), None, epoch=1).read_bytes()
+    files = {"empty.pt": b"", "truncated.pt": good[: len(good) // 2],
+             "text.pt": b"epoch,loss\n1,0.5\n"}
+    for name, data in files.items():
+        (folder / name).write_bytes(data)
+    np.save(folder / "array.npy", np.arange(3))
+    (folder / "array.npy").rename(folder / "numpy.pt")
+    np.savez(folder / "arrays.npz", a=np.arange(3))
+    (folder / "arrays.npz").rename(folder / "numpy-zip.pt")
+    return ["empty.pt", "truncated.pt", "text.pt", "numpy.pt", "numpy-zip.pt"]
+
+
+def test_unreadable_files_are_clear_value_errors_naming_the_path(tmp_path):
+    for name in unreadable_files(tmp_path):
+        reason = "the file is empty" if name == "empty.pt" else "damaged or in another format"
+        with pytest.raises(ValueError, match=rf"{name}' is not a readable checkpoint: .*{reason}"):
+            load_checkpoint(tmp_path / name, small_segmenter())
+    with pytest.raises(ValueError, match="is not a file, so not a checkpoint"):
+        load_checkpoint(tmp_path)
 
 
 # --------------------------------------------------------------------------------- fit
@@ -235,16 +426,6 @@ def test_metrics_are_batch_weighted_means_over_the_validation_data():
 def test_validation_without_metrics_records_only_the_loss():
     history = quiet_fit(nn.Linear(3, 1), nn.MSELoss(), regression_data(), regression_data(8, 1))
     assert history.keys() == ["epoch", "train_loss", "val_loss", "seconds", "lr"]
-
-
-def test_fit_is_deterministic_under_its_seed():
-    def run(seed):
-        net = small_segmenter()
-        quiet_fit(net, nn.CrossEntropyLoss(), segmentation_data(), epochs=2, seed=seed)
-        return torch.cat([p.detach().flatten() for p in net.parameters()])
-
-    assert torch.equal(run(3), run(3))
-    assert not torch.equal(run(3), run(4))
 
 
 @pytest.mark.parametrize("schedule", ["constant", "onecycle"])
@@ -321,10 +502,19 @@ def test_lr_factor_shapes_and_errors():
     assert all(a >= b for a, b in zip(onecycle[20:], onecycle[21:]))  # falls
     cosine = [lr_factor("cosine", i, 100) for i in range(100)]
     assert cosine[0] == 1.0 and cosine[50] == pytest.approx(0.5) and 0 < cosine[-1] < 1e-3
-    with pytest.raises(ValueError, match="schedule must be one of constant, cosine, onecycle"):
+    with pytest.raises(ValueError, match="schedule must be one of 'constant', 'cosine', "
+                       "'onecycle'; got 'step'"):
         lr_factor("step", 0, 10)
-    with pytest.raises(ValueError, match="step must be in"):
+    with pytest.raises(ValueError, match=r"step must be in \[0, total\), got step=10"):
         lr_factor("cosine", 10, 10)
+    with pytest.raises(ValueError, match="step must be an int >= 0, got -1"):
+        lr_factor("cosine", -1, 10)
+    with pytest.raises(TypeError, match="step must be an int, got float 1.5"):
+        lr_factor("cosine", 1.5, 10)
+    with pytest.raises(ValueError, match="total must be a positive int, got 0"):
+        lr_factor("constant", 0, 0)
+    with pytest.raises(TypeError, match="total must be an int, got float nan"):
+        lr_factor("constant", 0, math.nan)
 
 
 def test_resume_without_a_checkpoint_file_starts_afresh(tmp_path):
@@ -372,28 +562,81 @@ def test_a_non_finite_loss_stops_training_with_a_clear_error():
         quiet_fit(nn.Linear(3, 1), broken, regression_data())
 
 
-@pytest.mark.parametrize("kwargs, message", [
-    ({"epochs": 0}, "epochs must be an int >= 1, got 0"),
-    ({"epochs": 2.0}, "epochs must be an int >= 1"),
-    ({"lr": 0}, "lr must be a finite number > 0, got 0"),
-    ({"lr": -1e-3}, "lr must be"),
-    ({"lr": math.inf}, "lr must be"),
-    ({"batch_size": 0}, "batch_size must be an int >= 1, got 0"),
-    ({"optimizer": "lbfgs"}, "optimizer must be one of adam, adamw, sgd, got 'lbfgs'"),
-    ({"weight_decay": -1}, "weight_decay must be"),
-    ({"num_workers": -1}, "num_workers must be"),
-    ({"amp": "yes"}, "amp must be 'auto', True or False"),
-    ({"resume": True}, "resume=True needs checkpoint"),
-    ({"metrics": {"mae": abs}, "val_data": None}, "metrics are computed on val_data"),
-    ({"metrics": {"val_loss": abs}}, "metrics names must be str and not one of"),
-    ({"val_batch_size": 0}, "val_batch_size must be"),
-    ({"schedule": "linear"}, "schedule must be one of constant, cosine, onecycle, got 'linear'"),
+@pytest.mark.parametrize("kwargs, error, message", [
+    ({"epochs": 0}, ValueError, "epochs must be a positive int, got 0"),
+    ({"epochs": 2.0}, TypeError, "epochs must be an int, got float 2.0"),
+    ({"epochs": "3"}, TypeError, "epochs must be an int, got str '3'"),
+    ({"lr": 0}, ValueError, "lr must be > 0, got 0.0"),
+    ({"lr": -1e-3}, ValueError, "lr must be > 0, got -0.001"),
+    ({"lr": math.inf}, ValueError, "lr must be finite, got inf"),
+    ({"lr": math.nan}, ValueError, "lr must be finite, got nan"),
+    ({"lr": "0.1"}, TypeError, "lr must be a real number, got str '0.1'"),
+    ({"lr": True}, TypeError, "lr must be a real number, got bool True"),
+    ({"batch_size": 0}, ValueError, "batch_size must be a positive int, got 0"),
+    ({"batch_size": -4}, ValueError, "batch_size must be a positive int, got -4"),
+    ({"batch_size": 4.0}, TypeError, "batch_size must be an int, got float 4.0"),
+    ({"val_batch_size": 0}, ValueError, "val_batch_size must be a positive int, got 0"),
+    ({"optimizer": "lbfgs"}, ValueError,
+     "optimizer must be one of 'adam', 'adamw', 'sgd'; got 'lbfgs'"),
+    ({"weight_decay": -1}, ValueError, "weight_decay must be >= 0, got -1.0"),
+    ({"weight_decay": math.nan}, ValueError, "weight_decay must be finite, got nan"),
+    ({"num_workers": -1}, ValueError, "num_workers must be an int >= 0, got -1"),
+    ({"seed": -1}, ValueError, "seed must be an int between 0 and 4294967295, got -1"),
+    ({"seed": 2**32}, ValueError, "seed must be an int between 0 and 4294967295"),
+    ({"seed": 1.5}, TypeError, "seed must be an int, got float 1.5"),
+    ({"amp": "yes"}, TypeError, "amp must be 'auto', True or False, got str 'yes'"),
+    ({"amp": "on"}, TypeError, "amp must be 'auto', True or False, got str 'on'"),
+    ({"amp": 1}, TypeError, "amp must be 'auto', True or False, got int 1"),
+    ({"resume": "False"}, TypeError, "resume must be True or False, got str 'False'"),
+    ({"resume": 0}, TypeError, "resume must be True or False, got int 0"),
+    ({"progress": "no"}, TypeError, "progress must be True or False, got str 'no'"),
+    ({"deterministic": "yes"}, TypeError, "deterministic must be True or False, got str"),
+    ({"overwrite": "True"}, TypeError, "overwrite must be True or False, got str 'True'"),
+    ({"resume": True}, ValueError, "resume=True needs checkpoint=<path>"),
+    ({"overwrite": True}, ValueError, "overwrite=True needs checkpoint=<path>"),
+    ({"resume": True, "overwrite": True, "checkpoint": "ck.pt"}, ValueError,
+     "pass only one of them"),
+    ({"checkpoint": 3}, TypeError, "checkpoint must be a path or None, got int 3"),
+    ({"checkpoint": ""}, ValueError, "checkpoint must name a file"),
+    ({"device": "gpu"}, ValueError, "device='gpu' is not a device"),
+    ({"device": 0}, TypeError, "device must be a device such as 'cpu' or 'cuda', got int 0"),
+    ({"device": "tpu:0"}, ValueError, "device='tpu:0' is not a device"),
+    ({"metrics": {"mae": abs}, "val_data": None}, ValueError,
+     "metrics are computed on val_data"),
+    ({"metrics": {"val_loss": abs}}, ValueError, "metrics names must be str and not one of"),
+    ({"metrics": [abs]}, TypeError, "metrics must be a dict name -> callable"),
+    ({"metrics": {"mae": 3}}, TypeError, r"metrics\['mae'\] must be callable"),
+    ({"schedule": "linear"}, ValueError,
+     "schedule must be one of 'constant', 'cosine', 'onecycle'; got 'linear'"),
 ])
-def test_bad_arguments_raise_value_errors_naming_them(kwargs, message):
+def test_bad_arguments_raise_errors_naming_them(tmp_path, monkeypatch, kwargs, error, message):
+    monkeypatch.chdir(tmp_path)  # a relative checkpoint path lands here, if anywhere
     args = {"val_data": regression_data(8), **kwargs}
     val = args.pop("val_data")
-    with pytest.raises(ValueError, match=message.replace("(", r"\(").replace(")", r"\)")):
-        quiet_fit(nn.Linear(3, 1), nn.MSELoss(), regression_data(), val, **args)
+    calls = []
+
+    def loss(prediction, target):
+        calls.append(1)
+        return nn.functional.mse_loss(prediction, target)
+
+    with pytest.raises(error, match=message.replace("(", r"\(").replace(")", r"\)")):
+        quiet_fit(nn.Linear(3, 1), loss, regression_data(), val, **args)
+    assert calls == [] and list(tmp_path.iterdir()) == []  # refused before any work
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has CUDA")
+def test_fit_on_a_device_this_machine_lacks_names_the_argument():
+    with pytest.raises(ValueError, match="device='cuda' asks for cuda, which this machine"):
+        quiet_fit(nn.Linear(3, 1), nn.MSELoss(), regression_data(), device="cuda")
+
+
+def test_bad_model_loss_and_metric_types_name_the_argument():
+    with pytest.raises(TypeError, match="model must be a torch.nn.Module, got str"):
+        quiet_fit("net", nn.MSELoss(), regression_data())
+    with pytest.raises(TypeError, match="loss_fn must be callable, got str 'mse'"):
+        quiet_fit(nn.Linear(3, 1), "mse", regression_data())
+    with pytest.raises(TypeError, match="loss_fn must return a scalar tensor, got float"):
+        quiet_fit(nn.Linear(3, 1), lambda p, t: 0.5, regression_data())
 
 
 def test_bad_data_and_loss_are_clear_errors():
@@ -405,6 +648,233 @@ def test_bad_data_and_loss_are_clear_errors():
         quiet_fit(nn.Linear(3, 1), nn.MSELoss(reduction="none"), regression_data())
     with pytest.raises(ValueError, match=r"\(input, target\) pairs"):
         quiet_fit(nn.Linear(3, 1), nn.MSELoss(), TensorDataset(torch.zeros(4, 3)))
+
+
+# --------------------------------------------------------- determinism, kept to fit's run
+
+def global_determinism():
+    return (torch.are_deterministic_algorithms_enabled(),
+            torch.is_deterministic_algorithms_warn_only_enabled(),
+            torch.backends.cudnn.benchmark, torch.backends.cudnn.deterministic,
+            os.environ.get("CUBLAS_WORKSPACE_CONFIG"))
+
+
+@pytest.fixture
+def restore_determinism():
+    saved = global_determinism()
+    yield
+    torch.use_deterministic_algorithms(saved[0], warn_only=saved[1])
+    torch.backends.cudnn.benchmark, torch.backends.cudnn.deterministic = saved[2:4]
+    if saved[4] is None:
+        os.environ.pop("CUBLAS_WORKSPACE_CONFIG", None)
+    else:
+        os.environ["CUBLAS_WORKSPACE_CONFIG"] = saved[4]
+
+
+def spying_loss(seen, fail_after=None):
+    """MSE that records whether deterministic algorithms are on at each call."""
+    def loss(prediction, target):
+        seen.append(torch.are_deterministic_algorithms_enabled())
+        if fail_after is not None and len(seen) > fail_after:
+            raise RuntimeError("out of memory (pretend)")
+        return nn.functional.mse_loss(prediction, target)
+
+    return loss
+
+
+@pytest.mark.parametrize("before", [(False, False, True, False), (True, False, False, True)],
+                         ids=["off-with-benchmark", "on-strict"])
+def test_fit_deterministic_restores_the_global_settings(restore_determinism, monkeypatch,
+                                                       before):
+    monkeypatch.delenv("CUBLAS_WORKSPACE_CONFIG", raising=False)
+    torch.use_deterministic_algorithms(before[0], warn_only=before[1])
+    torch.backends.cudnn.benchmark, torch.backends.cudnn.deterministic = before[2:]
+    expected = global_determinism()
+    seen = []
+    quiet_fit(nn.Linear(3, 1), spying_loss(seen), regression_data(8), deterministic=True)
+    assert seen and all(seen)  # on during the run
+    assert global_determinism() == expected  # and exactly as before afterwards
+    seen.clear()
+    with pytest.raises(RuntimeError, match="pretend"):
+        quiet_fit(nn.Linear(3, 1), spying_loss(seen, fail_after=1), regression_data(8),
+                  deterministic=True)
+    assert seen == [True, True] and global_determinism() == expected  # restored on errors too
+
+
+def test_fit_by_default_leaves_determinism_alone(restore_determinism):
+    torch.use_deterministic_algorithms(False)
+    seen = []
+    quiet_fit(nn.Linear(3, 1), spying_loss(seen), regression_data(8), epochs=2)
+    assert seen and not any(seen)
+    assert not torch.are_deterministic_algorithms_enabled()
+
+
+@pytest.mark.parametrize("deterministic", [False, True])
+def test_two_fits_with_the_same_seed_give_the_same_weights(restore_determinism, deterministic):
+    def run(seed):
+        net = small_segmenter()
+        quiet_fit(net, nn.CrossEntropyLoss(), segmentation_data(), epochs=2, seed=seed,
+                  deterministic=deterministic)
+        return torch.cat([p.detach().flatten() for p in net.parameters()])
+
+    first = run(5)
+    assert torch.equal(first, run(5))
+    assert not torch.equal(first, run(6))  # the seed matters: equality is not trivial
+
+
+# --------------------------------------------------- checkpoint files fit does not own
+
+def counting(loss_fn, calls):
+    def loss(prediction, target):
+        calls.append(1)
+        return loss_fn(prediction, target)
+
+    return loss
+
+
+def previous_run(folder):
+    """A finished run's checkpoint and best file, as fit wrote them."""
+    quiet_fit(small_segmenter(), nn.CrossEntropyLoss(), segmentation_data(),
+              segmentation_data(6, seed=1), epochs=1, checkpoint=folder / "ck.pt")
+    return {name: (folder / name).read_bytes() for name in ("ck.pt", "ck-best.pt")}
+
+
+@pytest.mark.parametrize("existing", ["ck.pt", "ck-best.pt", "both"])
+def test_fit_refuses_to_replace_checkpoints_without_resume_or_overwrite(tmp_path, existing):
+    files = previous_run(tmp_path)
+    if existing != "both":
+        (tmp_path / ("ck-best.pt" if existing == "ck.pt" else "ck.pt")).unlink()
+        files = {existing: files[existing]}
+    calls = []
+    with pytest.raises(FileExistsError, match="checkpoint: .* already exists?; pass "
+                                              "resume=True to continue from it or "
+                                              "overwrite=True to replace it"):
+        quiet_fit(small_segmenter(seed=1), counting(nn.CrossEntropyLoss(), calls),
+                  segmentation_data(), segmentation_data(6, seed=1), epochs=2,
+                  checkpoint=tmp_path / "ck.pt")
+    assert calls == []  # refused before any training
+    assert {name: (tmp_path / name).read_bytes() for name in files} == files
+
+
+def test_fit_refuses_an_unrelated_file_at_the_checkpoint_path(tmp_path):
+    unrelated = tmp_path / "results.pt"
+    unrelated.write_bytes(b"three weeks of GPU time")
+    with pytest.raises(FileExistsError, match=r"results\.pt' already exists"):
+        quiet_fit(nn.Linear(3, 1), nn.MSELoss(), regression_data(), checkpoint=unrelated)
+    assert unrelated.read_bytes() == b"three weeks of GPU time"
+    # Without validation data there is no best file, so a "-best" sibling is not fit's.
+    sibling = tmp_path / "new-best.pt"
+    sibling.write_bytes(b"someone else's")
+    quiet_fit(nn.Linear(3, 1), nn.MSELoss(), regression_data(), checkpoint=tmp_path / "new.pt")
+    assert sibling.read_bytes() == b"someone else's"
+
+
+@pytest.mark.parametrize("which", ["ck.pt", "ck-best.pt"])
+def test_resume_refuses_a_file_that_is_not_a_mednotes_checkpoint(tmp_path, which):
+    previous_run(tmp_path)
+    torch.save({"weights": torch.zeros(3)}, tmp_path / which)  # someone else's file
+    files = {name: (tmp_path / name).read_bytes() for name in ("ck.pt", "ck-best.pt")}
+    calls = []
+    with pytest.raises(ValueError, match=rf"resume=True cannot continue from checkpoint: "
+                                         rf".*{which}' is not a checkpoint written by"):
+        quiet_fit(small_segmenter(), counting(nn.CrossEntropyLoss(), calls),
+                  segmentation_data(), segmentation_data(6, seed=1), epochs=2,
+                  checkpoint=tmp_path / "ck.pt", resume=True)
+    assert calls == []
+    assert {name: (tmp_path / name).read_bytes() for name in files} == files
+
+
+def test_resume_refuses_an_unreadable_file(tmp_path):
+    (tmp_path / "ck.pt").write_bytes(b"")
+    with pytest.raises(ValueError, match="resume=True cannot continue from checkpoint: .*empty"):
+        quiet_fit(nn.Linear(3, 1), nn.MSELoss(), regression_data(),
+                  checkpoint=tmp_path / "ck.pt", resume=True)
+    assert (tmp_path / "ck.pt").read_bytes() == b""
+
+
+def test_resume_into_a_model_that_does_not_fit_trains_nothing(tmp_path):
+    previous_run(tmp_path)
+    files = {name: (tmp_path / name).read_bytes() for name in ("ck.pt", "ck-best.pt")}
+    wider = nn.Sequential(nn.Conv2d(1, 8, 3, padding=1), nn.BatchNorm2d(8), nn.ReLU(),
+                          nn.Conv2d(8, 2, 1))
+    before = {k: v.clone() for k, v in wider.state_dict().items()}
+    calls = []
+    with pytest.raises(ValueError, match="does not fit the model"):
+        quiet_fit(wider, counting(nn.CrossEntropyLoss(), calls), segmentation_data(),
+                  segmentation_data(6, seed=1), epochs=2, checkpoint=tmp_path / "ck.pt",
+                  resume=True)
+    assert calls == []
+    assert all(torch.equal(before[k], v) for k, v in wider.state_dict().items())
+    assert {name: (tmp_path / name).read_bytes() for name in files} == files
+
+
+def test_overwrite_replaces_a_previous_run(tmp_path):
+    files = previous_run(tmp_path)
+    history = quiet_fit(small_segmenter(seed=3), nn.CrossEntropyLoss(), segmentation_data(),
+                        segmentation_data(6, seed=1), epochs=2, checkpoint=tmp_path / "ck.pt",
+                        overwrite=True)
+    assert history["epoch"] == [1, 2]
+    assert load_checkpoint(tmp_path / "ck.pt")["epoch"] == 2
+    assert (tmp_path / "ck.pt").read_bytes() != files["ck.pt"]
+
+
+def test_a_checkpoint_folder_that_cannot_be_written_is_refused_before_training(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    calls = []
+    with pytest.raises(ValueError, match="checkpoint: cannot write into the folder"):
+        quiet_fit(nn.Linear(3, 1), counting(nn.MSELoss(), calls), regression_data(),
+                  checkpoint=blocker / "run" / "ck.pt")
+    assert calls == [] and blocker.read_text() == "not a folder"
+    with pytest.raises(ValueError, match="is a folder; checkpoint must name a file"):
+        quiet_fit(nn.Linear(3, 1), nn.MSELoss(), regression_data(), checkpoint=tmp_path)
+
+
+# ------------------------------------------------------ outputs and targets that disagree
+
+def test_a_target_that_would_be_broadcast_is_refused_on_the_first_batch():
+    x = torch.randn(16, 3)
+    flat = TensorDataset(x, x.sum(1))  # target (N,) for an output (N, 1)
+    calls = []
+    with pytest.raises(ValueError, match=r"output shape \(4, 1\) and target shape \(4,\) "
+                                         r"differ: a floating-point target must have"):
+        quiet_fit(nn.Linear(3, 1), counting(nn.MSELoss(), calls), flat)
+    assert calls == []
+    # a hand-written loss broadcasts silently, without torch's warning: refused as well
+    with pytest.raises(ValueError, match=r"output shape \(4, 1\) and target shape \(4,\)"):
+        quiet_fit(nn.Linear(3, 1), lambda p, t: ((p - t) ** 2).mean(), flat)
+    # same number of dims, another shape
+    with pytest.raises(ValueError, match=r"output shape \(4, 1\) and target shape \(4, 2\)"):
+        quiet_fit(nn.Linear(3, 1), nn.MSELoss(), TensorDataset(x, x[:, :2]))
+
+
+def test_torchs_broadcast_warning_becomes_an_error():
+    x = torch.randn(16, 3)
+    integers = TensorDataset(x, (x.sum(1) > 0).long())  # not floating: only torch's warning
+    with pytest.raises(ValueError, match=r"output shape \(4, 1\) and target shape \(4,\) "
+                                         r"differ and loss_fn would broadcast them"):
+        quiet_fit(nn.Linear(3, 1), nn.MSELoss(), integers)
+
+
+def test_a_validation_target_that_would_be_broadcast_is_refused():
+    x = torch.randn(8, 3)
+    with pytest.raises(ValueError, match=r"output shape \(4, 1\) and target shape \(4,\)"):
+        quiet_fit(nn.Linear(3, 1), nn.MSELoss(), regression_data(), TensorDataset(x, x.sum(1)))
+
+
+def test_segmentation_targets_of_other_shapes_still_train():
+    # CrossEntropyLoss: logits (N, C, H, W) and integer targets (N, H, W).
+    torch.manual_seed(0)
+    net = small_segmenter()
+    history = quiet_fit(net, nn.CrossEntropyLoss(), segmentation_data(),
+                        segmentation_data(6, seed=1), epochs=6, lr=0.05)
+    assert history[-1]["val_loss"] < 0.6 * history[0]["val_loss"]
+    # BCEWithLogitsLoss: a floating-point mask of the output's shape (N, 1, H, W)
+    x, y = segmentation_data()[:]
+    binary = TensorDataset(x, y[:, None].float())
+    net = nn.Sequential(nn.Conv2d(1, 4, 3, padding=1), nn.ReLU(), nn.Conv2d(4, 1, 1))
+    history = quiet_fit(net, nn.BCEWithLogitsLoss(), binary, binary, epochs=6, lr=0.05)
+    assert history[-1]["val_loss"] < 0.8 * history[0]["val_loss"]
 
 
 # ------------------------------------------------------------------ torchrun, 2 processes
@@ -514,6 +984,160 @@ def test_toy_squares_are_deterministic_and_labelled():
     assert image[0][mask == 1].mean() > image[0][mask == 0].mean() + 0.5
 
 
+def test_toy_squares_bad_arguments_name_them():
+    with pytest.raises(ValueError, match="n must be a positive int, got 0"):
+        toy_squares(0)
+    with pytest.raises(ValueError, match="size must be an int >= 4, got 3"):
+        toy_squares(2, size=3)
+    with pytest.raises(TypeError, match="size must be an int, got float 16.0"):
+        toy_squares(2, size=16.0)
+    with pytest.raises(ValueError, match="seed must be an int >= 0, got -1"):
+        toy_squares(2, seed=-1)
+
+
+@pytest.mark.parametrize("call, error, message", [
+    (lambda: dice_ce([[0.0]], torch.zeros(1, 2, dtype=torch.long)), TypeError,
+     "logits must be a torch.Tensor"),
+    (lambda: dice_ce(torch.zeros(1, 2, 3), torch.zeros(1, 3)), TypeError,
+     "target must hold integer class indices"),
+    (lambda: dice_ce(torch.zeros(1, 3, 4), torch.zeros(1, 4, dtype=torch.long)), ValueError,
+     r"logits must have shape \(N, 2, \*spatial\)"),
+    (lambda: dice_ce(torch.zeros(1, 2, 4), torch.zeros(1, 5, dtype=torch.long)), ValueError,
+     r"target shape \(1, 5\) does not match logits shape \(1, 2, 4\); expected \(1, 4\)"),
+    (lambda: dice_ce(torch.zeros(1, 2, 4), torch.zeros(1, 4, dtype=torch.long), "no"),
+     TypeError, "per_image must be True or False, got str 'no'"),
+    (lambda: lesion_dice(torch.zeros(2, 2, 4), torch.zeros(2, 4)), TypeError,
+     "target must hold integer class indices"),
+    (lambda: lesion_dice(torch.zeros(2, 2, 4), torch.zeros(4, dtype=torch.long)), ValueError,
+     "target shape"),
+])
+def test_lesion_objectives_bad_arguments_name_them(call, error, message):
+    with pytest.raises(error, match=message):
+        call()
+
+
+def test_history_best_needs_a_column_name():
+    with pytest.raises(TypeError, match="metric must be a column name"):
+        History(RECORDS).best(3)
+
+
+def test_torchrun_variables_that_are_not_ints_are_clear_errors(monkeypatch):
+    from mednotes.train import distributed
+
+    monkeypatch.setenv("LOCAL_RANK", "one")
+    with pytest.raises(ValueError, match="LOCAL_RANK must be an int >= 0, got 'one'"):
+        distributed.local_rank()
+    monkeypatch.setenv("WORLD_SIZE", "-2")
+    with pytest.raises(ValueError, match="WORLD_SIZE must be an int >= 0, got '-2'"):
+        distributed.launched()
+    monkeypatch.setenv("WORLD_SIZE", "1")
+    monkeypatch.setenv("LOCAL_RANK", "0")
+    assert not distributed.launched() and distributed.local_rank() == 0
+
+
+TOY = ["--dataset", "toy", "--epochs", "1", "--size", "16", "--n-train", "8", "--n-val", "4",
+       "--batch-size", "8", "--base-channels", "4", "--depth", "2", "--device", "cpu",
+       "--quiet"]
+
+
+def usage_error(argv, capsys) -> str:
+    """The one error line of a usage error (exit status 2, no traceback)."""
+    with pytest.raises(SystemExit) as stopped:
+        main(argv)
+    err = capsys.readouterr().err
+    assert stopped.value.code == 2, err
+    assert "Traceback" not in err
+    lines = [line for line in err.splitlines() if "error:" in line]
+    assert len(lines) == 1, err
+    return lines[0]
+
+
+def outputs(folder):
+    return {p.name: p.read_bytes() for p in folder.iterdir()}
+
+
+def test_command_line_refuses_to_replace_an_earlier_run(tmp_path, capsys):
+    out = tmp_path / "demo"
+    assert main([*TOY, "--out", str(out)]) == 0
+    before = outputs(out)
+    assert set(before) == {"checkpoint.pt", "checkpoint-best.pt", "history.png"}
+    capsys.readouterr()
+    line = usage_error([*TOY, "--out", str(out), "--seed", "1"], capsys)
+    assert ("already holds checkpoint.pt, checkpoint-best.pt, history.png from an earlier "
+            "run; pass --resume to continue it or --force to replace it") in line
+    assert outputs(out) == before
+    (out / "checkpoint.pt").unlink()  # the plot alone is enough to refuse
+    (out / "checkpoint-best.pt").unlink()
+    assert "already holds history.png" in usage_error([*TOY, "--out", str(out)], capsys)
+    assert (out / "history.png").read_bytes() == before["history.png"]
+
+
+def test_command_line_force_replaces_and_resume_continues(tmp_path, capsys):
+    out = tmp_path / "demo"
+    assert main([*TOY, "--out", str(out)]) == 0
+    before = outputs(out)
+    assert main([*TOY, "--out", str(out), "--seed", "1", "--force"]) == 0
+    assert outputs(out)["checkpoint.pt"] != before["checkpoint.pt"]
+    assert load_checkpoint(out / "checkpoint.pt")["epoch"] == 1
+    assert main([*TOY[:2], "--epochs", "2", *TOY[4:], "--out", str(out), "--seed", "1",
+                 "--resume"]) == 0
+    state = load_checkpoint(out / "checkpoint.pt")
+    assert state["epoch"] == 2 and state["history"]["epoch"] == [1, 2]
+    assert "not allowed with argument" in usage_error(
+        [*TOY, "--out", str(out), "--resume", "--force"], capsys)
+
+
+def test_command_line_resume_refuses_a_foreign_checkpoint(tmp_path, capsys):
+    out = tmp_path / "demo"
+    out.mkdir()
+    (out / "checkpoint.pt").write_bytes(b"not a checkpoint")
+    line = usage_error([*TOY, "--out", str(out), "--resume"], capsys)
+    assert "--resume: " in line and "is not a readable checkpoint" in line
+    assert outputs(out) == {"checkpoint.pt": b"not a checkpoint"}
+
+
+def test_command_line_checks_the_out_folder_before_training(tmp_path, capsys):
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    line = usage_error([*TOY, "--out", str(blocker / "run")], capsys)
+    assert "cannot create or write into this folder" in line
+    assert "--out" in usage_error([*TOY, "--out", str(blocker)], capsys)
+    assert blocker.read_text() == "x"
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--lr", "-1"], "--lr must be > 0, got -1.0"),
+    (["--lr", "0"], "--lr must be > 0, got 0.0"),
+    (["--lr", "nan"], "--lr must be finite, got nan"),
+    (["--lr", "inf"], "--lr must be finite, got inf"),
+    (["--device", "gpu"], "--device='gpu' is not a device"),
+    (["--num-workers", "-1"], "--num-workers must be an int >= 0, got -1"),
+    (["--epochs", "0"], "--epochs must be a positive int, got 0"),
+    (["--seed", "-1"], "--seed must be an int between 0 and 4294967295, got -1"),
+    (["--batch-size", "0"], "--batch-size must be a positive int, got 0"),
+    (["--size", "16", "--depth", "4"], "--size 16 is too small for --depth 4"),
+    (["--size", "18", "--depth", "2"], "--size must be divisible by 2**depth = 4"),
+])
+def test_command_line_bad_arguments_are_usage_errors(tmp_path, capsys, args, message):
+    argv = [*TOY, "--out", str(tmp_path / "run"), *args]
+    assert message in usage_error(argv, capsys)
+    assert not (tmp_path / "run").exists()  # nothing created, nothing trained
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has CUDA")
+def test_command_line_cuda_without_cuda_is_a_usage_error(tmp_path, capsys):
+    line = usage_error([*TOY, "--out", str(tmp_path / "run"), "--device", "cuda"], capsys)
+    assert "--device='cuda' asks for cuda, which this machine does not have" in line
+
+
+def test_command_line_brain_lesions_too_small_is_a_usage_error(tmp_path, capsys):
+    argv = ["--dataset", "brain-lesions", "--size", "16", "--depth", "2", "--n-train", "2",
+            "--n-val", "2", "--out", str(tmp_path / "run")]
+    line = usage_error(argv, capsys)
+    assert "--dataset brain-lesions cannot be built" in line and "size must be" in line
+    assert not (tmp_path / "run").exists()
+
+
 def test_command_line_trains_and_writes_checkpoint_and_plot(tmp_path, capsys):
     out = tmp_path / "demo"
     status = main(["--dataset", "toy", "--epochs", "2", "--size", "16", "--n-train", "16",
@@ -529,9 +1153,6 @@ def test_command_line_trains_and_writes_checkpoint_and_plot(tmp_path, capsys):
 
 
 def test_command_line_trains_on_brain_lesions(tmp_path, capsys):
-    data = pytest.importorskip("mednotes.data")
-    if not hasattr(data, "brain_lesions"):
-        pytest.skip("mednotes.data.brain_lesions is not there yet")
     status = main(["--dataset", "brain-lesions", "--epochs", "1", "--size", "32", "--n-train",
                    "8", "--n-val", "4", "--batch-size", "4", "--base-channels", "4", "--depth",
                    "2", "--device", "cpu", "--quiet", "--out", str(tmp_path)])

@@ -30,6 +30,7 @@ from mednotes.data.intensity import WINDOWS, window
 from mednotes.data.lesions import BrainLesions, brain_lesions
 from mednotes.data.medmnist_files import MedMNIST, medmnist
 from mednotes.data.nuclei import HistologyPatches, histology_patches
+from mednotes.data.toy import toy_squares
 from mednotes.data.vessels import RetinalVessels, retinal_vessels
 
 __all__ = [
@@ -54,5 +55,6 @@ __all__ = [
     "medmnist",
     "mr_slice",
     "retinal_vessels",
+    "toy_squares",
     "window",
 ]

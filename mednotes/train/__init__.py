@@ -5,9 +5,11 @@
   ``torchrun`` all come with it.
 - :class:`History` holds one record per epoch, plots itself and round-trips through plain
   dicts.
-- :func:`save_checkpoint` / :func:`load_checkpoint` write atomically and load with
-  ``torch.load(..., weights_only=True)``.
-- ``python -m mednotes.train --help`` trains a U-Net from the command line.
+- :func:`save_checkpoint` / :func:`load_checkpoint` write atomically, never replace a file
+  without ``overwrite=True``, load with ``torch.load(..., weights_only=True)`` and change
+  nothing when a checkpoint does not fit the model.
+- ``python -m mednotes.train --help`` trains a U-Net from the command line; it refuses to
+  write over an earlier run unless given ``--resume`` or ``--force``.
 
 Explained in: Training a segmentation network.
 

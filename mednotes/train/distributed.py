@@ -39,12 +39,22 @@ def launched() -> bool:
     """True when started by torchrun (or an initialised process group) with 2+ processes."""
     if dist.is_available() and dist.is_initialized():
         return dist.get_world_size() > 1
-    return int(os.environ.get("WORLD_SIZE", "1")) > 1
+    return _env_int("WORLD_SIZE", 1) > 1
 
 
 def local_rank() -> int:
     """The index of this process on its machine (``LOCAL_RANK``), 0 when not distributed."""
-    return int(os.environ.get("LOCAL_RANK", "0"))
+    return _env_int("LOCAL_RANK", 0)
+
+
+def _env_int(name: str, default: int) -> int:
+    """The environment variable ``name`` (set by torchrun) as an int >= 0, or ``default``."""
+    text = os.environ.get(name, "").strip()
+    if not text:
+        return default
+    if not text.isdigit():
+        raise ValueError(f"the environment variable {name} must be an int >= 0, got {text!r}")
+    return int(text)
 
 
 def setup(device: torch.device) -> Context:

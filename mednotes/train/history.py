@@ -88,6 +88,8 @@ class History:
             >>> History([{"epoch": 1, "dice": 0.4}, {"epoch": 2, "dice": 0.3}]).best("dice")
             {'epoch': 1, 'dice': 0.4}
         """
+        if not isinstance(metric, str):
+            raise TypeError(f"metric must be a column name (str), got {type(metric).__name__}")
         if mode is None:
             mode = "min" if "loss" in metric else "max"
         if mode not in ("min", "max"):

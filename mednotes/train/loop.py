@@ -1,29 +1,57 @@
-"""fit(): the one training loop of the book, from a laptop CPU to several GPUs."""
+"""fit(): the one training loop of the book, from a laptop CPU to several GPUs.
+
+Read top to bottom: :func:`fit` checks its arguments (:func:`_check_arguments`) and the files
+it will write (:func:`_claim_checkpoint`), then :func:`_fit` builds the optimizer and the
+loaders, restores a checkpoint when resuming, and runs the epochs (:func:`_run_epoch`), each a
+training pass (:class:`_Step` per batch) and a validation pass (:func:`_evaluate`).
+
+Distributed: run the same script with ``torchrun --nproc_per_node=N script.py``. fit reads
+``RANK``/``WORLD_SIZE``/``LOCAL_RANK`` (a CUDA process uses ``cuda:LOCAL_RANK``), joins the
+process group (gloo on CPU, nccl on CUDA) unless one exists, shards the training data with a
+DistributedSampler, wraps the model in DistributedDataParallel, sums validation numbers over
+processes, and destroys the group at the end if it created it. Only rank 0 prints and writes
+(the progress bars, the checkpoints); ``batch_size`` is per process, so a step sees
+``N * batch_size`` samples.
+"""
 
 from __future__ import annotations
 
 import hashlib
 import math
 import os
+import tempfile
 import time
+import warnings
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset, DistributedSampler, RandomSampler, Subset
 from tqdm.auto import tqdm
 
-from mednotes._checks import is_int
-from mednotes._runtime import device as pick_device
-from mednotes._runtime import seed_everything
+from mednotes._checks import (
+    check_bool,
+    check_choice,
+    check_device,
+    check_int,
+    check_number,
+    check_positive_int,
+    describe,
+)
+from mednotes._runtime import _pick as pick_device
+from mednotes._runtime import deterministic_kernels, seed_everything
 from mednotes.train import distributed
-from mednotes.train.checkpoint import load_checkpoint, save_checkpoint
+from mednotes.train.checkpoint import _apply, _read, save_checkpoint
 from mednotes.train.history import CORE_KEYS, History
 from mednotes.train.schedule import SCHEDULES, lr_factor
 
 OPTIMIZERS = ("adam", "adamw", "sgd")
 _POSTFIX_EVERY_S = 0.5  # how often the bar's running loss is refreshed (each refresh syncs)
+# torch's losses warn, and then broadcast, when the target's size differs from the output's.
+_BROADCAST_WARNING = r"Using a target size .* that is different to the input size"
 
 Metric = Callable[[torch.Tensor, torch.Tensor], torch.Tensor | float]
 
@@ -33,173 +61,212 @@ def fit(model: nn.Module, loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.
         batch_size: int, metrics: Mapping[str, Metric] | None = None,
         device: str | torch.device | None = None, amp: bool | str = "auto",
         optimizer: str = "adam", weight_decay: float = 0.0, schedule: str = "constant",
-        num_workers: int = 0, seed: int = 0, checkpoint: str | os.PathLike | None = None,
-        resume: bool = False, progress: bool = True, val_batch_size: int | None = None) -> History:
+        num_workers: int = 0, seed: int = 0, deterministic: bool = False,
+        checkpoint: str | os.PathLike | None = None, resume: bool = False,
+        overwrite: bool = False, progress: bool = True,
+        val_batch_size: int | None = None) -> History:
     """Train ``model`` in place on ``train_data``, validating after every epoch.
 
-    Each epoch shuffles the training data, takes one optimizer step per batch, then (with
-    ``val_data``) computes the validation loss and ``metrics``. The model ends on ``device``.
+    Each epoch shuffles the training data, takes one optimizer step per batch, then validates.
+    The model ends on ``device``, in eval mode. Under ``torchrun`` it trains with
+    DistributedDataParallel (see the module's docstring).
 
     Args:
         model: the network; it outputs logits.
-        loss_fn: ``loss_fn(logits, target)`` -> a scalar tensor, the mean over the batch
-            (e.g. ``torch.nn.CrossEntropyLoss()``).
+        loss_fn: ``loss_fn(logits, target)`` -> a scalar tensor, the mean over the batch.
+            A floating-point target must have the output's shape (fit refuses, on the first
+            batch, one that would be broadcast); integer targets are class indices.
         train_data: a map-style torch Dataset yielding ``(input, target)`` pairs.
         val_data: the same for validation, or None.
-        epochs: total number of epochs. With ``resume=True`` training continues from the
-            checkpoint's epoch up to this number.
+        epochs: total number of epochs (with ``resume=True``, up to this number).
         lr: learning rate, > 0 (the peak rate when ``schedule`` varies it).
-        batch_size: samples per step *per process*; under torchrun with N processes a step
-            sees ``N * batch_size`` samples (DistributedDataParallel averages the gradients).
-        metrics: name -> ``metric(logits, target)`` returning a scalar (tensor or float).
-            Computed on ``val_data`` (required with metrics) and averaged over validation
-            batches weighted by batch size (and over processes).
-        device: ``"cpu"``, ``"cuda"``, ... or a torch.device; None picks
-            :func:`mednotes.device`. Under torchrun, CUDA processes use ``cuda:LOCAL_RANK``.
-        amp: automatic mixed precision. ``"auto"``: on for CUDA (float16 autocast with a
-            GradScaler), off elsewhere. ``True``: float16 + GradScaler on CUDA, bfloat16
-            autocast on CPU (no scaler needed: bfloat16 has float32's range); other devices
-            raise ValueError. ``False``: float32 throughout.
+        batch_size: samples per step *per process* (N processes: ``N * batch_size``).
+        metrics: name -> ``metric(logits, target)`` returning a scalar, computed on
+            ``val_data`` and averaged over its samples (and processes).
+        device: ``"cpu"``, ``"cuda"``, ... or a torch.device; None: :func:`mednotes.device`.
+        amp: ``"auto"``, True or False: mixed precision, on for CUDA under ``"auto"``. True
+            means float16 with a GradScaler on CUDA, bfloat16 autocast on CPU.
         optimizer: ``"adam"``, ``"adamw"`` or ``"sgd"`` (momentum 0.9).
         weight_decay: L2 penalty (decoupled for adamw), >= 0.
-        schedule: how the learning rate moves over the ``epochs``, step by step:
-            ``"constant"``, ``"cosine"`` (decay towards 0) or ``"onecycle"`` (warm up over
-            the first 20% of the steps, then decay); see
-            :func:`mednotes.train.schedule.lr_factor`. It depends only on the step number,
-            so a resumed run follows the same curve.
-        num_workers: DataLoader worker processes.
-        seed: makes the run repeatable: fit calls :func:`mednotes.seed_everything` at the start
-            of every epoch with a seed derived from (seed, epoch, rank), and the shuffling
-            depends only on (seed, epoch). A resumed run therefore repeats a straight one.
-        checkpoint: file to save (atomically) after every epoch: model, optimizer, GradScaler,
-            epoch and history. With ``val_data`` the epoch with the lowest validation loss is
-            also kept in ``<stem>-best<suffix>`` beside it. Only rank 0 writes.
-        resume: continue from ``checkpoint`` if that file exists (weights, optimizer state,
-            history); start afresh if it does not, so the same
-            call works before and after a crash.
-        progress: show a tqdm bar per epoch with the running loss and, at the end of the
-            epoch, the validation numbers. Only rank 0 shows it; False prints nothing.
+        schedule: ``"constant"``, ``"cosine"`` or ``"onecycle"``, step by step; see
+            :func:`mednotes.train.schedule.lr_factor`. A resumed run follows the same curve.
+        num_workers: DataLoader worker processes, >= 0.
+        seed: an int in ``[0, 2**32)``. Each epoch seeds python, numpy and torch from
+            (seed, epoch, rank), so a resumed run repeats a straight one.
+        deterministic: deterministic kernels during the run (slower on CUDA; see
+            :func:`mednotes.seed_everything`); the global settings are restored afterwards.
+        checkpoint: file saved atomically after every epoch, with everything needed to resume;
+            with ``val_data`` the lowest-val_loss epoch also goes to ``<stem>-best<suffix>``.
+        resume: continue from ``checkpoint`` when it exists, else start afresh.
+        overwrite: replace an existing ``checkpoint`` (and its ``-best`` file). Without
+            ``resume`` or ``overwrite``, fit refuses to start when either exists.
+        progress: a tqdm bar per epoch (rank 0 only); False prints nothing.
         val_batch_size: batch size for validation (default: ``batch_size``).
 
     Returns:
-        the :class:`History` of all epochs (those before a resume included). The model is
-        left in eval mode, ready for inference.
+        the :class:`History` of all epochs (a resumed run's earlier ones included).
 
     Raises:
-        ValueError: for a bad argument (the message names it).
+        TypeError: for an argument of the wrong type (the message names it).
+        ValueError: for a bad value, checked before any training (the message names it).
+        FileExistsError: when ``checkpoint`` exists and neither resume nor overwrite is True.
         FloatingPointError: when the training loss is not finite after an epoch.
-
-    Distributed: run the same script with ``torchrun --nproc_per_node=N script.py``. fit
-    reads ``RANK``/``WORLD_SIZE``/``LOCAL_RANK``, joins the process group (gloo on CPU, nccl
-    on CUDA) unless one exists, shards the training data with a DistributedSampler, wraps the
-    model in DistributedDataParallel, sums validation numbers over processes, and destroys
-    the group at the end if it created it.
 
     Explained in: Training a segmentation network.
 
     Example:
         >>> from torch.utils.data import TensorDataset
-        >>> x = torch.linspace(-1, 1, 32).reshape(32, 1); y = 3 * x
-        >>> net = nn.Linear(1, 1)
+        >>> x = torch.linspace(-1, 1, 32).reshape(32, 1); y = 3 * x; net = nn.Linear(1, 1)
         >>> history = fit(net, nn.MSELoss(), TensorDataset(x, y), TensorDataset(x, y),
         ...               epochs=20, lr=0.1, batch_size=8, device="cpu", progress=False,
         ...               metrics={"mae": lambda p, t: (p - t).abs().mean()})
         >>> history[-1]["val_loss"] < 0.01, len(history)
         (True, 20)
     """
-    _check_arguments(model, loss_fn, train_data, val_data, epochs=epochs, lr=lr,
-                     batch_size=batch_size, metrics=metrics, amp=amp, optimizer=optimizer,
-                     weight_decay=weight_decay, schedule=schedule, num_workers=num_workers,
-                     checkpoint=checkpoint, resume=resume, val_batch_size=val_batch_size)
-    device = _resolve_device(device)
-    use_amp, amp_dtype = _amp_settings(amp, device)
-    context = distributed.setup(device)
+    plan = _check_arguments(
+        model, loss_fn, train_data, val_data, epochs=epochs, lr=lr, batch_size=batch_size,
+        metrics=metrics, device=device, amp=amp, optimizer=optimizer,
+        weight_decay=weight_decay, schedule=schedule, num_workers=num_workers, seed=seed,
+        deterministic=deterministic, checkpoint=checkpoint, resume=resume,
+        overwrite=overwrite, progress=progress, val_batch_size=val_batch_size)
+    saved = _claim_checkpoint(plan, with_best=val_data is not None)
+    context = distributed.setup(plan.device)
     try:
-        return _fit(model, loss_fn, train_data, val_data, context=context, device=device,
-                    use_amp=use_amp, amp_dtype=amp_dtype, epochs=epochs, lr=lr,
-                    batch_size=batch_size, metrics=dict(metrics or {}), optimizer=optimizer,
-                    weight_decay=weight_decay, schedule=schedule, num_workers=num_workers,
-                    seed=seed,
-                    checkpoint=Path(checkpoint) if checkpoint is not None else None,
-                    resume=resume, progress=progress,
-                    val_batch_size=val_batch_size or batch_size)
+        with deterministic_kernels(plan.deterministic):
+            return _fit(model, loss_fn, train_data, val_data, plan, saved, context)
     finally:
         distributed.teardown(context)
 
 
-def _fit(model, loss_fn, train_data, val_data, *, context, device, use_amp, amp_dtype,
-         epochs, lr, batch_size, metrics, optimizer, weight_decay, schedule, num_workers,
-         seed, checkpoint, resume, progress, val_batch_size) -> History:
-    seed_everything(seed)
+@dataclass(frozen=True)
+class _Plan:
+    """fit()'s settings, checked."""
+
+    epochs: int
+    lr: float
+    batch_size: int
+    val_batch_size: int
+    metrics: dict[str, Metric]
+    device: torch.device
+    use_amp: bool
+    amp_dtype: torch.dtype | None  # float16 or bfloat16 when use_amp
+    optimizer: str
+    weight_decay: float
+    schedule: str
+    num_workers: int
+    seed: int
+    deterministic: bool
+    checkpoint: Path | None
+    resume: bool
+    overwrite: bool
+    progress: bool
+
+
+def _fit(model, loss_fn, train_data, val_data, plan: _Plan, saved: dict[str, Any] | None,
+         context) -> History:
+    device, use_amp, amp_dtype = plan.device, plan.use_amp, plan.amp_dtype
+    seed_everything(plan.seed)
     model.to(device)
     net = model
     if context.distributed:
         net = nn.parallel.DistributedDataParallel(
             model, device_ids=[device.index] if device.type == "cuda" else None)
-    opt = _make_optimizer(optimizer, model.parameters(), lr, weight_decay)
+    opt = _make_optimizer(plan.optimizer, model.parameters(), plan.lr, plan.weight_decay)
     scaler = torch.amp.GradScaler(device.type, enabled=use_amp and amp_dtype == torch.float16)
-
-    history, start = History(), 0
-    if resume and checkpoint.is_file():
-        state = load_checkpoint(checkpoint, model, opt, map_location=device)
-        start, history = state["epoch"], state["history"] or History()
-        if scaler.is_enabled() and state["extra"].get("scaler"):
-            scaler.load_state_dict(state["extra"]["scaler"])
-
-    # One generator drives shuffling and worker seeds; it is re-seeded every epoch.
-    generator = torch.Generator()
-    if context.distributed:
-        sampler = DistributedSampler(train_data, num_replicas=context.world_size,
-                                     rank=context.rank, shuffle=True, seed=seed)
-    else:
-        sampler = RandomSampler(train_data, generator=generator)
-    pin = device.type == "cuda"
-    train_loader = DataLoader(train_data, batch_size=batch_size, sampler=sampler,
-                              num_workers=num_workers, pin_memory=pin, generator=generator)
-    val_loader = None
-    if val_data is not None:
-        # Unpadded shards (rank, rank + N, ...), so every sample counts exactly once.
-        shard = (Subset(val_data, range(context.rank, len(val_data), context.world_size))
-                 if context.distributed else val_data)
-        val_loader = DataLoader(shard, batch_size=val_batch_size, shuffle=False,
-                                num_workers=num_workers, pin_memory=pin)
-
-    show = progress and context.is_main
-    total_steps = epochs * len(train_loader)
+    history, start = _restore(saved, plan.checkpoint, model, opt, scaler)
+    loaders = _Loaders(train_data, val_data, plan, context, device)
+    total_steps = plan.epochs * len(loaders.train)
     step = _Step(net, loss_fn, opt, scaler, device, use_amp, amp_dtype,
-                 lambda i: lr * lr_factor(schedule, i, total_steps))
-    for epoch in range(start + 1, epochs + 1):
-        began = time.perf_counter()
-        seed_everything(_epoch_seed(seed, epoch, context.rank))
-        generator.manual_seed(_epoch_seed(seed, epoch, 0))
-        if context.distributed:
-            sampler.set_epoch(epoch)
-        with tqdm(total=len(train_loader), desc=f"epoch {epoch}/{epochs}", unit="batch",
-                  disable=not show, dynamic_ncols=True, leave=True) as bar:
-            record = {"epoch": epoch,
-                      "train_loss": _train_epoch(step, train_loader, bar, context,
-                                                 first=(epoch - 1) * len(train_loader))}
-            if not math.isfinite(record["train_loss"]):
-                raise FloatingPointError(
-                    f"the training loss is {record['train_loss']} after epoch {epoch}; "
-                    f"try a smaller lr (now {opt.param_groups[0]['lr']:g}) or check the data")
-            if val_loader is not None:
-                record.update(_evaluate(model, loss_fn, val_loader, metrics, device, use_amp,
-                                        amp_dtype, context))
-            record["seconds"] = time.perf_counter() - began
-            record["lr"] = opt.param_groups[0]["lr"]
-            bar.set_postfix({k: _short(v) for k, v in record.items()
-                             if k not in ("epoch", "seconds", "lr")})
+                 lambda i: plan.lr * lr_factor(plan.schedule, i, total_steps))
+    for epoch in range(start + 1, plan.epochs + 1):
+        record = _run_epoch(epoch, step, loaders, model, loss_fn, plan, context)
         history.append(record)
-        if checkpoint is not None and context.is_main:
-            save_checkpoint(checkpoint, model, opt, epoch, history, scaler=scaler.state_dict())
-            if "val_loss" in record and history.best("val_loss")["epoch"] == epoch:
-                save_checkpoint(checkpoint.with_name(f"{checkpoint.stem}-best{checkpoint.suffix}"),
-                                model, opt, epoch, history, scaler=scaler.state_dict())
+        if plan.checkpoint is not None and context.is_main:
+            _save(plan.checkpoint, model, opt, scaler, epoch, history)
     if context.distributed:
         torch.distributed.barrier()  # nobody reads the checkpoint before rank 0 has written it
     model.eval()
     return history
+
+
+def _restore(saved, path, model, opt, scaler) -> tuple[History, int]:
+    """The history and epoch to continue from: those of ``saved``, or a fresh start."""
+    if saved is None:
+        return History(), 0
+    _apply(saved, model, opt, path)  # checks every key and shape before copying anything
+    if scaler.is_enabled() and saved["extra"].get("scaler"):
+        scaler.load_state_dict(saved["extra"]["scaler"])
+    return saved["history"] or History(), saved["epoch"]
+
+
+class _Loaders:
+    """The training and validation DataLoaders, and the generator that shuffles."""
+
+    def __init__(self, train_data, val_data, plan: _Plan, context, device: torch.device):
+        # One generator drives shuffling and worker seeds; it is re-seeded every epoch.
+        self.generator = torch.Generator()
+        if context.distributed:
+            self.sampler = DistributedSampler(train_data, num_replicas=context.world_size,
+                                              rank=context.rank, shuffle=True, seed=plan.seed)
+        else:
+            self.sampler = RandomSampler(train_data, generator=self.generator)
+        pin = device.type == "cuda"
+        self.train = DataLoader(train_data, batch_size=plan.batch_size, sampler=self.sampler,
+                                num_workers=plan.num_workers, pin_memory=pin,
+                                generator=self.generator)
+        self.val = None
+        if val_data is not None:
+            # Unpadded shards (rank, rank + N, ...), so every sample counts exactly once.
+            shard = (Subset(val_data, range(context.rank, len(val_data), context.world_size))
+                     if context.distributed else val_data)
+            self.val = DataLoader(shard, batch_size=plan.val_batch_size, shuffle=False,
+                                  num_workers=plan.num_workers, pin_memory=pin)
+
+    def start_epoch(self, seed: int, epoch: int, distributed_run: bool) -> None:
+        self.generator.manual_seed(_epoch_seed(seed, epoch, 0))
+        if distributed_run:
+            self.sampler.set_epoch(epoch)
+
+
+def _run_epoch(epoch: int, step: _Step, loaders: _Loaders, model, loss_fn, plan: _Plan,
+               context) -> dict[str, float]:
+    """Train one epoch, then validate; the epoch's record for the History."""
+    began = time.perf_counter()
+    seed_everything(_epoch_seed(plan.seed, epoch, context.rank))  # generators only
+    loaders.start_epoch(plan.seed, epoch, context.distributed)
+    batches = len(loaders.train)
+    with tqdm(total=batches, desc=f"epoch {epoch}/{plan.epochs}", unit="batch",
+              disable=not (plan.progress and context.is_main), dynamic_ncols=True,
+              leave=True) as bar:
+        record = {"epoch": epoch, "train_loss": _train_epoch(step, loaders.train, bar, context,
+                                                             first=(epoch - 1) * batches)}
+        if not math.isfinite(record["train_loss"]):
+            raise FloatingPointError(
+                f"the training loss is {record['train_loss']} after epoch {epoch}; try a "
+                f"smaller lr (now {step.opt.param_groups[0]['lr']:g}) or check the data")
+        if loaders.val is not None:
+            record.update(_evaluate(model, loss_fn, loaders.val, plan.metrics, step.device,
+                                    step.use_amp, step.amp_dtype, context))
+        record["seconds"] = time.perf_counter() - began
+        record["lr"] = step.opt.param_groups[0]["lr"]
+        bar.set_postfix({k: _short(v) for k, v in record.items()
+                         if k not in ("epoch", "seconds", "lr")})
+    return record
+
+
+def _save(path: Path, model, opt, scaler, epoch: int, history: History) -> None:
+    """The epoch's checkpoint, and the best one when this epoch has the lowest val_loss.
+
+    fit checked before training that these files are its own to replace.
+    """
+    save_checkpoint(path, model, opt, epoch, history, overwrite=True, scaler=scaler.state_dict())
+    if "val_loss" in history[-1] and history.best("val_loss")["epoch"] == epoch:
+        save_checkpoint(_best_path(path), model, opt, epoch, history, overwrite=True,
+                        scaler=scaler.state_dict())
+
+
+def _best_path(path: Path) -> Path:
+    return path.with_name(f"{path.stem}-best{path.suffix}")
 
 
 class _Step:
@@ -209,18 +276,51 @@ class _Step:
         self.net, self.loss_fn, self.opt, self.scaler = net, loss_fn, opt, scaler
         self.device, self.use_amp, self.amp_dtype = device, use_amp, amp_dtype
         self.lr_at = lr_at  # global step number -> learning rate
+        self.checked = False  # the first batch's shapes are checked once
 
     def __call__(self, inputs, target, number: int) -> torch.Tensor:
         for group in self.opt.param_groups:
             group["lr"] = self.lr_at(number)
         self.opt.zero_grad(set_to_none=True)
         with torch.autocast(self.device.type, dtype=self.amp_dtype, enabled=self.use_amp):
-            loss = self.loss_fn(self.net(inputs), target)
+            output = self.net(inputs)
+            loss = _loss(self.loss_fn, output, target, check=not self.checked)
+        self.checked = True
         _check_scalar(loss, "loss_fn")
         self.scaler.scale(loss).backward()
         self.scaler.step(self.opt)
         self.scaler.update()
         return loss.detach()
+
+
+def _loss(loss_fn, output, target, check: bool):
+    """``loss_fn(output, target)``; with ``check``, refuse a target it would broadcast.
+
+    Broadcasting an output of shape (N, 1) against a target of shape (N,) compares every
+    prediction with every sample's target: the loss is wrong, yet training runs. Checked
+    once per loader, since turning warnings into errors every step would cost time and make
+    the user's own once-only warnings repeat.
+    """
+    if not check:
+        return loss_fn(output, target)
+    shapes = (f"output shape {_shape(output)} and target shape {_shape(target)}")
+    if (isinstance(output, torch.Tensor) and isinstance(target, torch.Tensor)
+            and target.is_floating_point() and output.shape != target.shape):
+        raise ValueError(f"{shapes} differ: a floating-point target must have the model "
+                         "output's shape, else loss_fn broadcasts them and compares "
+                         "predictions with the wrong targets; reshape the targets in the "
+                         "dataset (class-index targets must be integers)")
+    with warnings.catch_warnings():
+        warnings.filterwarnings("error", message=_BROADCAST_WARNING, category=UserWarning)
+        try:
+            return loss_fn(output, target)
+        except UserWarning as warning:
+            raise ValueError(f"{shapes} differ and loss_fn would broadcast them, comparing "
+                             f"predictions with the wrong targets ({warning})") from None
+
+
+def _shape(value) -> str:
+    return str(tuple(value.shape)) if hasattr(value, "shape") else describe(value)
 
 
 def _train_epoch(step: _Step, loader, bar, context, first: int) -> float:
@@ -251,13 +351,13 @@ def _evaluate(model, loss_fn, loader, metrics, device, use_amp, amp_dtype,
     """
     model.eval()
     totals = torch.zeros(len(metrics) + 2, device=device)  # loss, metrics..., samples
-    for batch in loader:
+    for i, batch in enumerate(loader):
         inputs, target = _to_device(batch, device)
         with torch.autocast(device.type, dtype=amp_dtype, enabled=use_amp):
             logits = model(inputs)
         logits = logits.float()
         n = len(inputs)
-        values = [loss_fn(logits, target)]
+        values = [_check_scalar(_loss(loss_fn, logits, target, check=i == 0), "loss_fn")]
         for name, metric in metrics.items():
             values.append(_check_scalar(
                 torch.as_tensor(metric(logits, target), device=device), f"metrics[{name!r}]"))
@@ -277,7 +377,9 @@ def _to_device(batch, device: torch.device):
             for part in batch]
 
 
-def _check_scalar(value: torch.Tensor, name: str) -> torch.Tensor:
+def _check_scalar(value, name: str) -> torch.Tensor:
+    if not isinstance(value, torch.Tensor):
+        raise TypeError(f"{name} must return a scalar tensor, got {describe(value)}")
     if value.numel() != 1:
         raise ValueError(f"{name} must return a scalar (the mean over the batch), "
                          f"got shape {tuple(value.shape)}")
@@ -303,13 +405,9 @@ def _make_optimizer(name: str, params, lr: float, weight_decay: float) -> torch.
 
 
 def _resolve_device(device) -> torch.device:
-    if isinstance(device, torch.device):
-        chosen = device
-    elif device is None or isinstance(device, str):
-        chosen = pick_device(device)
-    else:
-        raise TypeError(f"device must be None, a str or a torch.device, got "
-                        f"{type(device).__name__}")
+    """``device`` checked and available here, with a CUDA index filled in."""
+    chosen = check_device("device", device)
+    chosen = pick_device(None if chosen is None else str(chosen), "device")
     if chosen.type == "cuda" and chosen.index is None:
         chosen = torch.device("cuda", distributed.local_rank() if distributed.launched()
                               else torch.cuda.current_device())
@@ -329,13 +427,63 @@ def _amp_settings(amp, device: torch.device) -> tuple[bool, torch.dtype | None]:
                      f"{device.type}; pass amp=False")
 
 
+def _claim_checkpoint(plan: _Plan, with_best: bool) -> dict[str, Any] | None:
+    """Make sure fit may write its checkpoint files; the state to resume from, if any.
+
+    Without ``resume`` or ``overwrite`` an existing file is refused, so that a finished run
+    or an unrelated file is never replaced by accident; with ``resume`` it must be a mednotes
+    checkpoint, since fit will write over it. All before the first training step.
+    """
+    checkpoint, resume, overwrite = plan.checkpoint, plan.resume, plan.overwrite
+    if checkpoint is None:
+        return None
+    targets = [checkpoint, _best_path(checkpoint)] if with_best else [checkpoint]
+    for path in targets:
+        if path.is_dir():
+            raise ValueError(f"checkpoint: {str(path)!r} is a folder; checkpoint must name "
+                             "a file")
+    saved = None
+    if resume:
+        for path in targets:
+            if path.exists():
+                try:
+                    state = _read(path)
+                except ValueError as error:
+                    raise ValueError(f"resume=True cannot continue from checkpoint: {error}; "
+                                     "fit leaves it as it is, so pass another checkpoint "
+                                     "path") from None
+                saved = state if path == checkpoint else saved
+    elif not overwrite:
+        existing = [str(path) for path in targets if path.exists() or path.is_symlink()]
+        if existing:
+            raise FileExistsError(
+                f"checkpoint: {' and '.join(map(repr, existing))} already "
+                f"exist{'s' if len(existing) == 1 else ''}; pass resume=True to continue "
+                "from it or overwrite=True to replace it")
+    _check_writable(checkpoint.parent, "checkpoint")
+    return saved
+
+
+def _check_writable(folder: Path, name: str) -> None:
+    """Create ``folder`` if needed and prove that a file can be written in it."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as error:
+        raise ValueError(f"{name}: cannot write into the folder {str(folder)!r} "
+                         f"({error.strerror or error})") from None
+
+
 def _check_arguments(model, loss_fn, train_data, val_data, *, epochs, lr, batch_size, metrics,
-                     amp, optimizer, weight_decay, schedule, num_workers, checkpoint, resume,
-                     val_batch_size) -> None:
+                     device, amp, optimizer, weight_decay, schedule, num_workers, seed,
+                     deterministic, checkpoint, resume, overwrite, progress,
+                     val_batch_size) -> _Plan:
+    """Every argument of fit, checked before any work; the settings as a :class:`_Plan`."""
     if not isinstance(model, nn.Module):
-        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+        raise TypeError(f"model must be a torch.nn.Module, got {describe(model)}")
     if not callable(loss_fn):
-        raise TypeError(f"loss_fn must be callable, got {type(loss_fn).__name__}")
+        raise TypeError(f"loss_fn must be callable, got {describe(loss_fn)}")
     for name, data in (("train_data", train_data), ("val_data", val_data)):
         if data is None and name == "val_data":
             continue
@@ -344,40 +492,55 @@ def _check_arguments(model, loss_fn, train_data, val_data, *, epochs, lr, batch_
                             f"__len__), got {type(data).__name__}")
         if len(data) == 0:
             raise ValueError(f"{name} is empty")
-    if not is_int(epochs) or epochs < 1:
-        raise ValueError(f"epochs must be an int >= 1, got {epochs!r}")
-    if (isinstance(lr, bool) or not isinstance(lr, (int, float))
-            or not math.isfinite(lr) or lr <= 0):
-        raise ValueError(f"lr must be a finite number > 0, got {lr!r}")
-    if not is_int(batch_size) or batch_size < 1:
-        raise ValueError(f"batch_size must be an int >= 1, got {batch_size!r}")
-    if val_batch_size is not None and (not is_int(val_batch_size) or val_batch_size < 1):
-        raise ValueError(f"val_batch_size must be None or an int >= 1, got {val_batch_size!r}")
-    if optimizer not in OPTIMIZERS:
-        raise ValueError(f"optimizer must be one of {', '.join(OPTIMIZERS)}, got {optimizer!r}")
-    if (isinstance(weight_decay, bool) or not isinstance(weight_decay, (int, float))
-            or not weight_decay >= 0):
-        raise ValueError(f"weight_decay must be a number >= 0, got {weight_decay!r}")
-    if not is_int(num_workers) or num_workers < 0:
-        raise ValueError(f"num_workers must be an int >= 0, got {num_workers!r}")
-    if schedule not in SCHEDULES:
-        raise ValueError(f"schedule must be one of {', '.join(SCHEDULES)}, got {schedule!r}")
-    if not (amp == "auto" or isinstance(amp, bool)):
-        raise ValueError(f"amp must be 'auto', True or False, got {amp!r}")
-    if metrics is not None:
-        if not isinstance(metrics, Mapping):
-            raise TypeError(f"metrics must be a dict name -> callable, got "
-                            f"{type(metrics).__name__}")
-        if metrics and val_data is None:
-            raise ValueError("metrics are computed on val_data, but val_data is None")
-        for name, metric in metrics.items():
-            if not isinstance(name, str) or name in CORE_KEYS:
-                raise ValueError(f"metrics names must be str and not one of {CORE_KEYS}, "
-                                 f"got {name!r}")
-            if not callable(metric):
-                raise TypeError(f"metrics[{name!r}] must be callable, got "
-                                f"{type(metric).__name__}")
-    if checkpoint is not None and not isinstance(checkpoint, (str, os.PathLike)):
-        raise TypeError(f"checkpoint must be a path or None, got {type(checkpoint).__name__}")
-    if resume and checkpoint is None:
-        raise ValueError("resume=True needs checkpoint=<path> to resume from")
+    if not (isinstance(amp, bool) or (isinstance(amp, str) and amp == "auto")):
+        raise TypeError(f"amp must be 'auto', True or False, got {describe(amp)}")
+    device = _resolve_device(device)
+    use_amp, amp_dtype = _amp_settings(amp, device)
+    resume, overwrite = check_bool("resume", resume), check_bool("overwrite", overwrite)
+    if checkpoint is not None:
+        if not isinstance(checkpoint, (str, os.PathLike)):
+            raise TypeError(f"checkpoint must be a path or None, got {describe(checkpoint)}")
+        if not str(checkpoint).strip():
+            raise ValueError("checkpoint must name a file, got an empty path")
+        checkpoint = Path(checkpoint)
+    for flag, value in (("resume", resume), ("overwrite", overwrite)):
+        if value and checkpoint is None:
+            raise ValueError(f"{flag}=True needs checkpoint=<path>")
+    if resume and overwrite:
+        raise ValueError("resume=True continues from the checkpoint and overwrite=True "
+                         "replaces it; pass only one of them")
+    batch_size = check_positive_int("batch_size", batch_size)
+    if val_batch_size is not None:
+        val_batch_size = check_positive_int("val_batch_size", val_batch_size)
+    return _Plan(
+        epochs=check_positive_int("epochs", epochs),
+        lr=check_number("lr", lr, 0, open_low=True),
+        batch_size=batch_size,
+        val_batch_size=val_batch_size or batch_size,
+        metrics=_check_metrics(metrics, val_data),
+        device=device, use_amp=use_amp, amp_dtype=amp_dtype,
+        optimizer=check_choice("optimizer", optimizer, OPTIMIZERS),
+        weight_decay=check_number("weight_decay", weight_decay, 0),
+        schedule=check_choice("schedule", schedule, SCHEDULES),
+        num_workers=check_int("num_workers", num_workers, 0),
+        seed=check_int("seed", seed, 0, 2**32 - 1),
+        deterministic=check_bool("deterministic", deterministic),
+        checkpoint=checkpoint, resume=resume, overwrite=overwrite,
+        progress=check_bool("progress", progress),
+    )
+
+
+def _check_metrics(metrics, val_data) -> dict[str, Metric]:
+    if metrics is None:
+        return {}
+    if not isinstance(metrics, Mapping):
+        raise TypeError(f"metrics must be a dict name -> callable, got {describe(metrics)}")
+    if metrics and val_data is None:
+        raise ValueError("metrics are computed on val_data, but val_data is None")
+    for name, metric in metrics.items():
+        if not isinstance(name, str) or name in CORE_KEYS:
+            raise ValueError(f"metrics names must be str and not one of {CORE_KEYS}, "
+                             f"got {name!r}")
+        if not callable(metric):
+            raise TypeError(f"metrics[{name!r}] must be callable, got {describe(metric)}")
+    return dict(metrics)
