@@ -5,7 +5,7 @@ BIN     = $(VENV)/bin
 STAMP   = $(VENV)/.installed
 PORT   ?= 8000
 
-.PHONY: book test serve clean student benchmark
+.PHONY: book test test-gpu serve clean student benchmark
 
 # The course environment, created when missing and refreshed when its recipe changes.
 $(STAMP): requirements.txt pyproject.toml
@@ -22,6 +22,11 @@ book: $(STAMP)  ## build the website into _build/html, every notebook executed
 
 test: $(STAMP)  ## library tests, doctests, nbval over exercises/, every book notebook executed
 	$(BIN)/python -m pytest
+
+# A CUDA machine with torch preinstalled can use its own Python: make test-gpu GPU_PYTHON=python3
+GPU_PYTHON ?= $(BIN)/python
+test-gpu: $(if $(filter $(BIN)/python,$(GPU_PYTHON)),$(STAMP))  ## on a GPU: gpu tests, CPU/CUDA parity, AMP fit+resume, NCCL torchrun, quick benchmarks
+	$(GPU_PYTHON) tools/test_gpu.py
 
 serve: ## serve the built site on http://localhost:$(PORT)
 	@test -f _build/html/index.html || { echo "No site yet: run 'make book' first."; exit 1; }
