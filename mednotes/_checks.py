@@ -136,6 +136,10 @@ def check_choice(name: str, value: object, choices: Sequence[object]) -> object:
         return value is c
 
     if not any(same(c) for c in choices):
+        if all(is_int(c) for c in choices if c is not None) and not is_int(value):
+            # dim=2.0 or dim="2": the wrong kind of thing, not a wrong number
+            listed = ", ".join(repr(c) for c in choices)
+            raise TypeError(f"{name} must be an int, one of {listed}; got {describe(value)}")
         listed = ", ".join(repr(c) for c in choices)
         got = repr(value) if isinstance(value, str) else describe(value)
         raise ValueError(f"{name} must be one of {listed}; got {got}")
@@ -241,9 +245,11 @@ def check_input(
     if x.dim() != batched and not (unbatched and x.dim() == batched - 1):
         also = f" or {batched - 1}D {UNBATCHED_LAYOUTS[spatial]} (unbatched)" if unbatched else ""
         hint = ""
-        if x.dim() in (3, 4, 5) and x.dim() - 2 != spatial:
-            hint = (f"; a {x.dim()}D batch has {x.dim() - 2} spatial dims, so it needs the "
-                    f"{x.dim() - 2}D version of this op")
+        if not unbatched and x.dim() == batched - 1:
+            hint = "; for a single item, add the batch dim with x.unsqueeze(0)"
+        if x.dim() in (3, 4, 5):
+            hint += (f"; a {x.dim()}D batch has {x.dim() - 2} spatial dims, and {op} works on "
+                     f"{spatial}")
         raise ValueError(
             f"{op} expects {batched}D input {LAYOUTS[spatial]}{also}, got {x.dim()}D input "
             f"of shape {tuple(x.shape)}{hint}"

@@ -437,9 +437,10 @@ BAD = [
      "x must be a torch.Tensor, got ndarray"),
     ("weight-type", lambda: conv2d(_x, [[1.0]]), TypeError, "weight must be a torch.Tensor"),
     ("x-dims", lambda: conv2d(torch.zeros(1, 1, 2, 6, 6), _w), ValueError,
-     r"x has 5 dims; conv2d expects 4 \(N, C, H, W\) or 3 \(unbatched\)"),
+     r"conv2d expects 4D input \(N, C, H, W\) or 3D \(C, H, W\) \(unbatched\), got 5D input "
+     r"of shape \(1, 1, 2, 6, 6\); a 5D batch has 3 spatial dims, and conv2d works on 2"),
     ("x-dims-3d", lambda: conv3d(_x[0, 0], torch.zeros(1, 1, 3, 3, 3)), ValueError,
-     "x has 2 dims; conv3d expects 5"),
+     r"conv3d expects 5D input \(N, C, D, H, W\) or 4D \(C, D, H, W\) \(unbatched\), got 2D"),
     ("weight-dims", lambda: conv2d(_x, torch.zeros(4, 2, 3)), ValueError,
      "weight has 3 dims; conv2d expects 4"),
     ("convnd-dims", lambda: convnd(_x, torch.zeros(1, 1, 1, 1, 1, 1)), ValueError,

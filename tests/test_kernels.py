@@ -63,7 +63,7 @@ def test_named_kernels_and_errors():
     (lambda: kernels.gaussian(3, float("nan")), ValueError, "sigma must be finite, got nan"),
     (lambda: kernels.gaussian(3, float("inf")), ValueError, "sigma must be finite"),
     (lambda: kernels.gaussian(3, "1.0"), TypeError, "sigma must be a real number, got str"),
-    (lambda: kernels.gaussian(3, 1.0, dims=2.0), ValueError, "dims must be one of 1, 2, 3"),
+    (lambda: kernels.gaussian(3, 1.0, dims=2.0), TypeError, "dims must be an int, one of 1, 2, 3"),
     (lambda: kernels.sharpen(float("nan")), ValueError, "amount must be finite"),
     (lambda: kernels.box(True), TypeError, "size must be an int, got bool"),
     (lambda: kernels.box(-3), ValueError, "size must be a positive int, got -3"),

@@ -673,7 +673,7 @@ ERRORS = [  # (id, call, exception, message pattern, torch's counterpart or None
     ("gn-fn-divisible", lambda: group_norm(X4, 3), ValueError,
      "x has 4 channels, not divisible by num_groups=3", lambda: F.group_norm(X4, 3)),
     ("in-5d-input", lambda: InstanceNorm2d(4)(torch.zeros(1, 4, 2, 2, 2)), ValueError,
-     r"InstanceNorm2d expects 4D input .* got 5D .* needs the 3D version",
+     r"InstanceNorm2d expects 4D input .* got 5D .* 3 spatial dims, and InstanceNorm2d works on 2",
      lambda: nn.InstanceNorm2d(4)(torch.zeros(1, 4, 2, 2, 2))),
     ("in-channels", lambda: InstanceNorm2d(4, affine=True)(X5CH), ValueError,
      r"x has 5 channels .*num_features=4", lambda: nn.InstanceNorm2d(4, affine=True)(X5CH)),
@@ -728,11 +728,15 @@ ERRORS = [  # (id, call, exception, message pattern, torch's counterpart or None
      "order must be one of 'conv-norm-act', 'conv-act-norm', 'norm-act-conv'", None),
     ("cna-dim", lambda: ConvNormAct(1, 8, dim=1), ValueError, "dim must be one of 2, 3; got int 1",
      None),
-    ("cna-dim-float", lambda: ConvNormAct(1, 8, dim=2.0), ValueError,
-     "dim must be one of 2, 3; got float 2.0", None),
+    ("cna-dim-float", lambda: ConvNormAct(1, 8, dim=2.0), TypeError,
+     "dim must be an int, one of 2, 3; got float 2.0", None),
+    ("bn-one-image", lambda: BatchNorm2d(4)(torch.zeros(4, 5, 5)), ValueError,
+     r"BatchNorm2d expects 4D input \(N, C, H, W\), got 3D .* add the batch dim with "
+     r"x.unsqueeze\(0\)", None),
     ("cna-3d-on-4d", lambda: ConvNormAct(1, 8, dim=3)(torch.zeros(1, 8, 8, 8)), ValueError,
      r"ConvNormAct\(dim=3\) expects 5D input \(N, C, D, H, W\), got 4D input of shape "
-     r"\(1, 8, 8, 8\); a 4D batch has 2 spatial dims", None),
+     r"\(1, 8, 8, 8\); for a single item, add the batch dim with x.unsqueeze\(0\); a 4D batch "
+     r"has 2 spatial dims, and ConvNormAct\(dim=3\) works on 3", None),
     ("cna-channels", lambda: ConvNormAct(3, 8)(torch.zeros(1, 1, 8, 8)), ValueError,
      "x has 1 channels .* built for in_channels=3", None),
     ("conv-int-dtype", lambda: Conv2d(1, 8, 3, dtype=torch.int64), TypeError,

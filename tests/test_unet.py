@@ -99,15 +99,19 @@ def test_size_not_divisible_by_two_to_the_depth_is_a_clear_error(size, bad):
 
 def test_wrong_dims_or_channels_are_clear_errors():
     net = UNet(1, 2, base_channels=2, depth=1)
-    with pytest.raises(ValueError, match="expects input of shape .* got 3 dims"):
+    with pytest.raises(ValueError, match=r"UNet\(dim=2\) expects 4D input \(N, C, H, W\), got 3D "
+                       r".* add the batch dim with x.unsqueeze\(0\)"):
         net(torch.zeros(1, 8, 8))
-    with pytest.raises(ValueError, match="in_channels=1.* got an input with 3 channels"):
+    with pytest.raises(ValueError, match=r"x has 3 channels .* UNet\(dim=2\) was built for "
+                                         "in_channels=1"):
         net(torch.zeros(1, 3, 8, 8))
+    with pytest.raises(TypeError, match="x has dtype torch.int64"):
+        net(torch.zeros(1, 1, 8, 8, dtype=torch.long))
 
 
 @pytest.mark.parametrize("kwargs, name, error", [
-    ({"dim": 1}, "dim", ValueError), ({"dim": 2.0}, "dim", ValueError),
-    ({"dim": True}, "dim", ValueError), ({"depth": 0}, "depth", ValueError),
+    ({"dim": 1}, "dim", ValueError), ({"dim": 2.0}, "dim", TypeError),
+    ({"dim": True}, "dim", TypeError), ({"depth": 0}, "depth", ValueError),
     ({"base_channels": 0}, "base_channels", ValueError), ({"norm": "batchnorm"}, "norm", ValueError),
     ({"up": "pixelshuffle"}, "up", ValueError), ({"in_channels": 1.5}, "in_channels", TypeError),
     ({"out_channels": "2"}, "out_channels", TypeError), ({"skips": "no"}, "skips", TypeError),

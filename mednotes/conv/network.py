@@ -38,8 +38,8 @@ import torch.nn.functional as F
 
 from mednotes._amp import autocast_dtype, autocast_off, cast
 from mednotes._checks import (
-    LAYOUTS,
     check_choice,
+    check_input,
     check_same_device_dtype,
     check_tensor,
     is_int,
@@ -310,7 +310,7 @@ def _check_tensors(
     name: str, n: int, x: object, weight: object, bias: object
 ) -> bool:
     """Types, dims, devices and dtypes of the tensors; True when x has no batch dim."""
-    check_tensor("x", x)
+    unbatched = check_input(name, x, n)
     check_tensor("weight", weight)
     kernel_names = {1: "k", 2: "kH, kW", 3: "kD, kH, kW"}[n]
     if weight.dim() != n + 2:
@@ -318,15 +318,9 @@ def _check_tensors(
             f"weight has {weight.dim()} dims; {name} expects {n + 2} "
             f"(C_out, C_in/groups, {kernel_names})"
         )
-    if x.dim() not in (n + 1, n + 2):
-        raise ValueError(
-            f"x has {x.dim()} dims; {name} expects {n + 2} {LAYOUTS[n]} or {n + 1} (unbatched)"
-        )
     if bias is not None:
         check_tensor("bias", bias)
     check_same_device_dtype("x", x, weight=weight, bias=bias)
-    if 0 in x.shape[-n - 1:]:
-        raise ValueError(f"x is empty: shape {tuple(x.shape)} has a zero channel or spatial size")
     if weight.numel() == 0:
         raise ValueError(f"weight is empty: shape {tuple(weight.shape)}")
     if bias is not None and tuple(bias.shape) != (weight.shape[0],):
@@ -334,7 +328,7 @@ def _check_tensors(
             f"bias has shape {tuple(bias.shape)}; expected ({weight.shape[0]},), one per "
             "output channel"
         )
-    return x.dim() == n + 1
+    return unbatched
 
 
 def _check_groups(channels: int, weight: torch.Tensor, groups: object) -> None:

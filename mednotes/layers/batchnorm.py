@@ -98,6 +98,7 @@ def batch_norm(
     if (running_mean is None) != (running_var is None):
         raise ValueError("running_mean and running_var go together: pass both or neither")
     eps = check_number("eps", eps, low=0.0)
+    momentum = check_number("momentum", momentum, 0.0, 1.0)
     training = check_bool("training", training)
     if not training:
         if running_mean is None:
@@ -112,7 +113,6 @@ def batch_norm(
     dims = (0, *range(2, x.dim()))
     x_hat, mean, var = standardize(x, dims, eps)
     if running_mean is not None:
-        momentum = check_number("momentum", momentum, 0.0, 1.0)
         count = x.numel() // x.shape[1]
         update_running(running_mean, mean, momentum)
         # The running variance estimates the population's, so it takes the unbiased estimate.

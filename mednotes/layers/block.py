@@ -115,6 +115,7 @@ class ConvNormAct(nn.Sequential):
             check_choice("act", act, ACTIVATIONS + (None,))
         check_choice("order", order, ORDERS)
         check_choice("method", method, METHODS)
+        norm_groups = check_positive_int("norm_groups", norm_groups)
         in_channels = check_positive_int("in_channels", in_channels)
         out_channels = check_positive_int("out_channels", out_channels)
         kernel = ntuple("kernel_size", kernel_size, dim, 1)

@@ -31,6 +31,7 @@ from mednotes._checks import (
 )
 from mednotes.layers.norm_base import (
     NormBase,
+    check_not_empty,
     check_per_channel,
     normalize_with,
     scale_shift,
@@ -100,7 +101,9 @@ def instance_norm(
     if (running_mean is None) != (running_var is None):
         raise ValueError("running_mean and running_var go together: pass both or neither")
     eps = check_number("eps", eps, low=0.0)
+    momentum = check_number("momentum", momentum, 0.0, 1.0)
     use_input_stats = check_bool("use_input_stats", use_input_stats)
+    check_not_empty(x)
     if not use_input_stats:
         if running_mean is None:
             raise ValueError(
@@ -119,7 +122,6 @@ def instance_norm(
         )
     x_hat, mean, var = standardize(x, tuple(range(2, x.dim())), eps)
     if running_mean is not None:
-        momentum = check_number("momentum", momentum, 0.0, 1.0)
         update_running(running_mean, mean.mean(0), momentum)
         update_running(running_var, (var * (count / (count - 1))).mean(0), momentum)
     return scale_shift(x_hat, weight, bias, x.dtype)
@@ -172,6 +174,7 @@ def group_norm(
         )
     check_per_channel(channels, weight=weight, bias=bias)
     eps = check_number("eps", eps, low=0.0)
+    check_not_empty(x)
     per_group = channels // num_groups * math.prod(x.shape[2:])
     if per_group == 1:
         raise ValueError(

@@ -21,6 +21,7 @@ from mednotes._checks import (
 
 __all__ = [
     "NormBase",
+    "check_not_empty",
     "check_per_channel",
     "normalize_with",
     "scale_shift",
@@ -70,6 +71,15 @@ def update_running(running: torch.Tensor, batch: torch.Tensor, momentum: float) 
     """``running <- (1 - momentum) * running + momentum * batch``, in place, outside autograd."""
     with torch.no_grad():
         running.mul_(1 - momentum).add_(batch.reshape(-1).to(running.dtype), alpha=momentum)
+
+
+def check_not_empty(x: torch.Tensor) -> None:
+    """Statistics of nothing are NaN: a zero channel or spatial size is refused instead."""
+    if 0 in x.shape[1:]:
+        raise ValueError(
+            f"x is empty: shape {tuple(x.shape)} has a zero channel or spatial size, and the "
+            "mean of no values is undefined"
+        )
 
 
 def check_per_channel(channels: int, **tensors: torch.Tensor | None) -> None:

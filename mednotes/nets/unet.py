@@ -23,7 +23,7 @@ import math
 import torch
 from torch import nn
 
-from mednotes._checks import check_bool, check_choice, check_positive_int
+from mednotes._checks import check_bool, check_choice, check_input, check_positive_int
 from mednotes.layers.block import NORMS
 
 UPSAMPLINGS = ("transpose", "interpolate")
@@ -63,6 +63,10 @@ class DoubleConv(nn.Sequential):
 
     def __init__(self, in_channels: int, out_channels: int, dim: int = 2,
                  norm: str | None = "batch"):
+        in_channels = check_positive_int("in_channels", in_channels)
+        out_channels = check_positive_int("out_channels", out_channels)
+        dim = check_choice("dim", dim, (2, 3))
+        check_choice("norm", norm, NORMS + (None,))
         conv = (nn.Conv2d, nn.Conv3d)[dim - 2]
         bias = norm is None
         super().__init__(
@@ -73,6 +77,12 @@ class DoubleConv(nn.Sequential):
             _norm(norm, out_channels, dim),
             nn.ReLU(inplace=True),
         )
+        self.in_channels, self.dim = in_channels, dim
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        check_input(f"DoubleConv(dim={self.dim})", x, self.dim, channels=self.in_channels,
+                    unbatched=False)
+        return super().forward(x)
 
 
 def _upsample(in_channels: int, out_channels: int, dim: int, kind: str) -> nn.Module:
@@ -165,13 +175,8 @@ class UNet(nn.Module):
                    norm=None, up="transpose")
 
     def _check(self, x: torch.Tensor) -> None:
-        if x.ndim != self.dim + 2:
-            axes = ", ".join("DHW"[3 - self.dim:])
-            raise ValueError(f"UNet(dim={self.dim}) expects input of shape (N, C, {axes}) with "
-                             f"{self.dim + 2} dims, got {x.ndim} dims {tuple(x.shape)}")
-        if x.shape[1] != self.in_channels:
-            raise ValueError(f"UNet(in_channels={self.in_channels}) got an input with "
-                             f"{x.shape[1]} channels, shape {tuple(x.shape)}")
+        check_input(f"UNet(dim={self.dim})", x, self.dim, channels=self.in_channels,
+                    unbatched=False)
         factor = 2**self.depth
         spatial = tuple(x.shape[2:])
         if any(s % factor for s in spatial):
