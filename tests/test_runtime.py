@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 import torch
 
+from conftest import determinism
 import mednotes
 from mednotes import _runtime
 
@@ -104,25 +105,6 @@ def test_bad_device_arguments(monkeypatch, name, error, message):
     fake_machine(monkeypatch, cuda=True)
     with pytest.raises(error, match=message):
         mednotes.device(name)
-
-
-def determinism():
-    return (torch.are_deterministic_algorithms_enabled(),
-            torch.is_deterministic_algorithms_warn_only_enabled(),
-            torch.backends.cudnn.benchmark, torch.backends.cudnn.deterministic,
-            os.environ.get("CUBLAS_WORKSPACE_CONFIG"))
-
-
-@pytest.fixture
-def restore_determinism():
-    saved = determinism()
-    yield
-    torch.use_deterministic_algorithms(saved[0], warn_only=saved[1])
-    torch.backends.cudnn.benchmark, torch.backends.cudnn.deterministic = saved[2:4]
-    if saved[4] is None:
-        os.environ.pop("CUBLAS_WORKSPACE_CONFIG", None)
-    else:
-        os.environ["CUBLAS_WORKSPACE_CONFIG"] = saved[4]
 
 
 def test_seed_everything_repeats_all_three_generators():

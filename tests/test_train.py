@@ -18,7 +18,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import TensorDataset
 
-from conftest import DEVICES
+from conftest import DEVICES, determinism
 from mednotes.train import History, fit, load_checkpoint, save_checkpoint
 from mednotes.data import toy_squares
 from mednotes.train.__main__ import main
@@ -652,25 +652,6 @@ def test_bad_data_and_loss_are_clear_errors():
 
 # --------------------------------------------------------- determinism, kept to fit's run
 
-def global_determinism():
-    return (torch.are_deterministic_algorithms_enabled(),
-            torch.is_deterministic_algorithms_warn_only_enabled(),
-            torch.backends.cudnn.benchmark, torch.backends.cudnn.deterministic,
-            os.environ.get("CUBLAS_WORKSPACE_CONFIG"))
-
-
-@pytest.fixture
-def restore_determinism():
-    saved = global_determinism()
-    yield
-    torch.use_deterministic_algorithms(saved[0], warn_only=saved[1])
-    torch.backends.cudnn.benchmark, torch.backends.cudnn.deterministic = saved[2:4]
-    if saved[4] is None:
-        os.environ.pop("CUBLAS_WORKSPACE_CONFIG", None)
-    else:
-        os.environ["CUBLAS_WORKSPACE_CONFIG"] = saved[4]
-
-
 def spying_loss(seen, fail_after=None):
     """MSE that records whether deterministic algorithms are on at each call."""
     def loss(prediction, target):
@@ -689,16 +670,16 @@ def test_fit_deterministic_restores_the_global_settings(restore_determinism, mon
     monkeypatch.delenv("CUBLAS_WORKSPACE_CONFIG", raising=False)
     torch.use_deterministic_algorithms(before[0], warn_only=before[1])
     torch.backends.cudnn.benchmark, torch.backends.cudnn.deterministic = before[2:]
-    expected = global_determinism()
+    expected = determinism()
     seen = []
     quiet_fit(nn.Linear(3, 1), spying_loss(seen), regression_data(8), deterministic=True)
     assert seen and all(seen)  # on during the run
-    assert global_determinism() == expected  # and exactly as before afterwards
+    assert determinism() == expected  # and exactly as before afterwards
     seen.clear()
     with pytest.raises(RuntimeError, match="pretend"):
         quiet_fit(nn.Linear(3, 1), spying_loss(seen, fail_after=1), regression_data(8),
                   deterministic=True)
-    assert seen == [True, True] and global_determinism() == expected  # restored on errors too
+    assert seen == [True, True] and determinism() == expected  # restored on errors too
 
 
 def test_fit_by_default_leaves_determinism_alone(restore_determinism):
