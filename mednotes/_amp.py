@@ -49,7 +49,7 @@ def autocast_dtype(policy: str, device_type: str, op: str | None = None) -> torc
     Args:
         policy: ``"lower"``, ``"float32"`` or ``"same"`` (see the module docstring).
         device_type: ``"cpu"``, ``"cuda"``, ... (``tensor.device.type``).
-        op: for ``policy="float32"``, the op's name, looked up in :data:`FLOAT32_OPS`.
+        op: for ``policy="float32"``, the op's name, looked up in ``FLOAT32_OPS``.
     """
     if policy not in POLICIES:
         raise ValueError(f"policy must be one of {POLICIES}, got {policy!r}")
