@@ -64,16 +64,22 @@ def autocast_dtype(policy: str, device_type: str, op: str | None = None) -> torc
     return None
 
 
+def cast_dtype(dtype: torch.dtype, target: torch.dtype | None) -> torch.dtype:
+    """The dtype autocast gives a tensor of ``dtype`` for an op that computes in ``target``:
+    float64 and non-float dtypes are kept, and None (no cast) keeps everything."""
+    if target is None or not dtype.is_floating_point or dtype == torch.float64:
+        return dtype
+    return target
+
+
 def cast(tensor: object, dtype: torch.dtype | None) -> object:
-    """``tensor`` in ``dtype`` the way autocast casts: float64 and non-float tensors are kept.
+    """``tensor`` in ``dtype`` the way autocast casts (see :func:`cast_dtype`).
 
     Anything that is not a tensor comes back unchanged, for the argument checks to refuse.
     """
-    if dtype is None or not isinstance(tensor, torch.Tensor) or not tensor.is_floating_point():
+    if not isinstance(tensor, torch.Tensor):
         return tensor
-    if tensor.dtype == torch.float64:
-        return tensor
-    return tensor.to(dtype)
+    return tensor.to(cast_dtype(tensor.dtype, dtype))
 
 
 def accumulation_dtype(dtype: torch.dtype) -> torch.dtype:

@@ -136,11 +136,10 @@ def check_choice(name: str, value: object, choices: Sequence[object]) -> object:
         return value is c
 
     if not any(same(c) for c in choices):
+        listed = ", ".join(repr(c) for c in choices)
         if all(is_int(c) for c in choices if c is not None) and not is_int(value):
             # dim=2.0 or dim="2": the wrong kind of thing, not a wrong number
-            listed = ", ".join(repr(c) for c in choices)
             raise TypeError(f"{name} must be an int, one of {listed}; got {describe(value)}")
-        listed = ", ".join(repr(c) for c in choices)
         got = repr(value) if isinstance(value, str) else describe(value)
         raise ValueError(f"{name} must be one of {listed}; got {got}")
     return value

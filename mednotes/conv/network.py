@@ -36,7 +36,7 @@ from collections.abc import Sequence
 import torch
 import torch.nn.functional as F
 
-from mednotes._amp import autocast_dtype, autocast_off, cast
+from mednotes._amp import HALF, autocast_dtype, autocast_off, cast
 from mednotes._checks import (
     check_choice,
     check_input,
@@ -49,7 +49,6 @@ from mednotes._checks import (
 METHODS = ("auto", "direct", "im2col", "fft", "native")
 #: The padding that may be given by name (any other padding is a number of zeros per side).
 PADDING_NAMES = ("same", "valid")
-_HALF = (torch.float16, torch.bfloat16)
 
 _NATIVE = {1: F.conv1d, 2: F.conv2d, 3: F.conv3d}
 
@@ -228,43 +227,28 @@ def _conv(
     lower = autocast_dtype("lower", device_type)
     if lower is not None:  # as torch.autocast does for F.conv2d: float32 inputs cast down
         x, weight, bias = cast(x, lower), cast(weight, lower), cast(bias, lower)
-    with autocast_off(device_type):
-        return _checked_conv(name, n, x, weight, bias, stride, padding, dilation, groups,
-                             method)
+    with autocast_off(device_type):  # our own steps below are not cast a second time
+        unbatched = _check_tensors(name, n, x, weight, bias)
+        if unbatched:  # torch accepts a single image without the batch dim; so do we
+            x = x.unsqueeze(0)
+        _check_groups(x.shape[1], weight, groups)
+        stride_t = ntuple("stride", stride, n, 1)
+        dilation_t = ntuple("dilation", dilation, n, 1)
+        kernel = tuple(weight.shape[2:])
+        pads = _resolve_padding(padding, kernel, stride_t, dilation_t)
+        out_size = _output_size(tuple(x.shape[2:]), kernel, stride_t, pads, dilation_t)
 
-
-def _checked_conv(
-    name: str,
-    n: int,
-    x: torch.Tensor,
-    weight: torch.Tensor,
-    bias: torch.Tensor | None,
-    stride: IntOrTuple,
-    padding: Padding,
-    dilation: IntOrTuple,
-    groups: int,
-    method: str,
-) -> torch.Tensor:
-    unbatched = _check_tensors(name, n, x, weight, bias)
-    if unbatched:  # torch accepts a single image without the batch dim; so do we
-        x = x.unsqueeze(0)
-    _check_groups(x.shape[1], weight, groups)
-    stride_t = ntuple("stride", stride, n, 1)
-    dilation_t = ntuple("dilation", dilation, n, 1)
-    kernel = tuple(weight.shape[2:])
-    pads = _resolve_padding(padding, kernel, stride_t, dilation_t)
-    out_size = _output_size(tuple(x.shape[2:]), kernel, stride_t, pads, dilation_t)
-
-    if method == "auto":
-        method = choose_method(x, weight, stride_t, pads, dilation_t, groups)
-    if method == "fft" and not _all_finite(x, weight):
-        method = "direct"  # an FFT spreads one NaN or inf over every output; see the module
-    if method == "native" or x.shape[0] == 0:  # an empty batch: nothing to teach, FFTs reject it
-        native_padding = padding if isinstance(padding, str) else tuple(p for p, _ in pads)
-        y = _NATIVE[n](x, weight, bias, stride_t, native_padding, dilation_t, groups)
-    else:
-        y = _teaching(method, x, weight, bias, stride_t, pads, dilation_t, groups, out_size)
-    return y.squeeze(0) if unbatched else y
+        if method == "auto":
+            method = choose_method(x, weight, stride_t, pads, dilation_t, groups)
+        if method == "fft" and not _all_finite(x, weight):
+            method = "direct"  # an FFT spreads one NaN or inf over every output; see the module
+        # An empty batch goes to torch: nothing to teach, and FFTs reject it.
+        if method == "native" or x.shape[0] == 0:
+            native_padding = padding if isinstance(padding, str) else tuple(p for p, _ in pads)
+            y = _NATIVE[n](x, weight, bias, stride_t, native_padding, dilation_t, groups)
+        else:
+            y = _teaching(method, x, weight, bias, stride_t, pads, dilation_t, groups, out_size)
+        return y.squeeze(0) if unbatched else y
 
 
 def _teaching(
@@ -279,7 +263,7 @@ def _teaching(
     out_size: tuple[int, ...],
 ) -> torch.Tensor:
     """The three teaching methods share one convention: pad first, then a "valid" pass."""
-    if x.dtype in _HALF:
+    if x.dtype in HALF:
         # Sums of many half-precision terms lose their small ones; torch's kernels accumulate
         # in float32 and round once at the end, and so do we.
         y = _teaching(method, x.float(), weight.float(), cast(bias, torch.float32), stride,

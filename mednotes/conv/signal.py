@@ -12,6 +12,7 @@ differentiable and run on the device the image lives on.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 
 import numpy as np
@@ -70,7 +71,7 @@ def correlate(image: Array, kernel: Array, mode: str = "valid", method: str = "a
         tensor([2., 5., 8.])
     """
     image_t, kernel_t, back = _as_tensors(image, kernel)
-    return back(_correlate_in_kind(image_t, kernel_t, mode, method, back))
+    return back(_correlate(image_t, kernel_t, mode, method, isinstance(image, torch.Tensor)))
 
 
 def convolve(image: Array, kernel: Array, mode: str = "valid", method: str = "auto") -> Array:
@@ -103,21 +104,17 @@ def convolve(image: Array, kernel: Array, mode: str = "valid", method: str = "au
     image_t, kernel_t, back = _as_tensors(image, kernel)
     # The whole difference between the two operations: flip the kernel along every axis.
     flipped = kernel_t.flip(tuple(range(kernel_t.dim())))
-    return back(_correlate_in_kind(image_t, flipped, mode, method, back))
+    return back(_correlate(image_t, flipped, mode, method, isinstance(image, torch.Tensor)))
 
 
-def _correlate_in_kind(
-    image: torch.Tensor, kernel: torch.Tensor, mode: str, method: str, back: Callable
+def _correlate(
+    image: torch.Tensor, kernel: torch.Tensor, mode: str, method: str, follow_autocast: bool
 ) -> torch.Tensor:
-    """Numpy arrays are computed in their own dtype, whatever autocast says about tensors."""
-    if back is _to_numpy:
-        with autocast_off("cpu"):
-            return _correlate(image, kernel, mode, method)
-    return _correlate(image, kernel, mode, method)
+    """Correlation of checked tensors: zero-pad the image, then one "valid" network-view pass.
 
-
-def _correlate(image: torch.Tensor, kernel: torch.Tensor, mode: str, method: str) -> torch.Tensor:
-    """Correlation of checked tensors: zero-pad the image, then one "valid" network-view pass."""
+    Tensors follow autocast as the network view does; numpy arrays (``follow_autocast``
+    False) are computed in their own dtype whatever autocast says.
+    """
     check_choice("mode", mode, MODES)
     check_choice("method", method, METHODS)
     n_img, n_ker = tuple(image.shape), tuple(kernel.shape)
@@ -143,7 +140,8 @@ def _correlate(image: torch.Tensor, kernel: torch.Tensor, mode: str, method: str
         pads.append((before, after))
     flat = [p for pair in reversed(pads) for p in pair]  # F.pad wants the last dim first
     padded = F.pad(image[None, None], flat) if any(flat) else image[None, None]
-    return convnd(padded, kernel[None, None], method=method)[0, 0]
+    with contextlib.nullcontext() if follow_autocast else autocast_off("cpu"):
+        return convnd(padded, kernel[None, None], method=method)[0, 0]
 
 
 def _as_tensors(

@@ -20,7 +20,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from mednotes._checks import check_bool, check_input, ntuple, sizes
-from mednotes._amp import accumulation_dtype, autocast_dtype, cast
+from mednotes._amp import accumulation_dtype, autocast_dtype, cast_dtype
 
 IntOrTuple = int | Sequence[int]
 
@@ -429,7 +429,7 @@ def _pool(
     spans = [d * (k - 1) + 1 for k, d in zip(kernel, dilations)]
     # The dtype torch's op returns here (CPU autocast runs 3-D pooling in float32; see
     # mednotes._amp), and the one to accumulate in.
-    out_dtype = cast(x, autocast_dtype("float32", x.device.type, f"{mode}_pool{n}d")).dtype
+    out_dtype = cast_dtype(x.dtype, autocast_dtype("float32", x.device.type, f"{mode}_pool{n}d"))
     x = x.to(accumulation_dtype(out_dtype))
 
     # Padding on the right: the usual `pad`, plus whatever a ceil-mode window runs past it.

@@ -92,7 +92,14 @@ def save_checkpoint(path: str | os.PathLike, model: nn.Module,
     elif path.exists() or path.is_symlink():
         raise FileExistsError(f"path {str(path)!r} already exists; pass overwrite=True to "
                               "replace it")
-    state = {
+    _write_atomically(path, _serialize(_state(model, optimizer, epoch, history, extra)))
+    return path
+
+
+def _state(model: nn.Module, optimizer: torch.optim.Optimizer | None, epoch: int,
+           history: History | None, extra: dict[str, Any]) -> dict[str, Any]:
+    """What a checkpoint file holds, as plain containers of tensors and numbers."""
+    return {
         "format": _FORMAT,
         "model": unwrap(model).state_dict(),
         "optimizer": optimizer.state_dict() if optimizer is not None else None,
@@ -100,8 +107,6 @@ def save_checkpoint(path: str | os.PathLike, model: nn.Module,
         "history": history.to_dict() if history is not None else None,
         "extra": extra,
     }
-    _write_atomically(path, _serialize(state))
-    return path
 
 
 def _serialize(state: dict[str, Any]) -> bytes:

@@ -44,7 +44,7 @@ from mednotes._checks import (
 from mednotes._runtime import _pick as pick_device
 from mednotes._runtime import deterministic_kernels, seed_everything
 from mednotes.train import distributed
-from mednotes.train.checkpoint import _apply, _read, save_checkpoint
+from mednotes.train.checkpoint import _apply, _read, _serialize, _state, _write_atomically
 from mednotes.train.history import CORE_KEYS, History
 from mednotes.train.schedule import SCHEDULES, lr_factor
 
@@ -257,12 +257,13 @@ def _run_epoch(epoch: int, step: _Step, loaders: _Loaders, model, loss_fn, plan:
 def _save(path: Path, model, opt, scaler, epoch: int, history: History) -> None:
     """The epoch's checkpoint, and the best one when this epoch has the lowest val_loss.
 
-    fit checked before training that these files are its own to replace.
+    fit checked before training that these files are its own to replace. Both files hold the
+    same state, so it is serialized (and proven to load back) once.
     """
-    save_checkpoint(path, model, opt, epoch, history, overwrite=True, scaler=scaler.state_dict())
+    data = _serialize(_state(model, opt, epoch, history, {"scaler": scaler.state_dict()}))
+    _write_atomically(path, data)
     if "val_loss" in history[-1] and history.best("val_loss")["epoch"] == epoch:
-        save_checkpoint(_best_path(path), model, opt, epoch, history, overwrite=True,
-                        scaler=scaler.state_dict())
+        _write_atomically(_best_path(path), data)
 
 
 def _best_path(path: Path) -> Path:
