@@ -11,6 +11,7 @@ from __future__ import annotations
 import ast
 import math
 import re
+from fractions import Fraction
 
 import nbclient
 import nbformat
@@ -106,6 +107,27 @@ def _batch_dims(x):
     return (0, *range(2, x.dim()))
 
 
+#: Wrong ways to predict an alias; before (0.45, 4), (0.4, 4) and (0.7, 2) were among the
+#: cases, the single fold passed.
+ALIAS_MISTAKES = [
+    ("alias_frequency", lambda f, s: f, "no aliasing"),
+    ("alias_frequency", lambda f, s: f if f <= 1 / (2 * s) else abs(1 / s - f),
+     "a single fold about the new Nyquist limit"),
+    ("alias_frequency", lambda f, s: min(f, abs(1 / s - f)), "a single fold, written with min"),
+    ("alias_frequency", lambda f, s: f if f <= 1 / (2 * s) else 1 / s - f,
+     "a single fold without abs()"),
+    ("alias_frequency", lambda f, s: f - round(f * s) / s, "forgot the abs()"),
+    ("alias_frequency", lambda f, s: f if f <= 1 / s else abs(2 / s - f),
+     "1/s taken as the Nyquist limit"),
+    ("alias_frequency", lambda f, s: abs(f - round(f * s / 2) * 2 / s),
+     "folded about multiples of 2/s (Nyquist taken as 1/s)"),
+    ("alias_frequency", lambda f, s: abs(f * s - round(f * s)), "in cycles per new pixel"),
+    ("alias_frequency", lambda f, s: abs(f - int(f * s) / s), "floor instead of round"),
+    ("alias_frequency", lambda f, s: f % (1 / s), "wrapped but not folded"),
+    ("alias_frequency", lambda f, s: abs(f - round(f / s) * s), "multiplied by s, not 1/s"),
+    ("alias_frequency", lambda f, s: abs(f - round(f)) / s, "wrong sampling rate"),
+]
+
 #: Mistakes students make, each of which must fail: (check, wrong answer, why it is wrong).
 PLAUSIBLE_MISTAKES = [
     ("water_hu", -1000, "air, not water"),
@@ -150,10 +172,13 @@ PLAUSIBLE_MISTAKES = [
     ("pool_size_vgg", 14, "four halvings"),
     ("pool_size_odd", (32, 32), "ceil_mode changes nothing"),
     ("pool_size_odd", (33, 32), "swapped"),
-    ("alias_frequency", lambda f, s: f, "no aliasing"),
-    ("alias_frequency", lambda f, s: abs(f - round(f))/s, "wrong sampling rate"),
+    *ALIAS_MISTAKES,
     ("nyquist_after_stride", 1 / 3, "forgot the half"),
     ("nyquist_after_stride", 0.5, "the original Nyquist"),
+    ("nyquist_after_stride", 1 / 4, "1/(s + 1)"),
+    ("nyquist_after_stride", 0.17, "rounded to two figures: 2% off"),
+    ("water_hu", 0.4, "close to 0 is not the definition"),
+    ("air_hu", -1000.4, "close to -1000 is not the definition"),
 ]
 
 
@@ -163,6 +188,22 @@ def test_plausible_mistake_fails(name, answer, mistake, capsys):
     verdict, out = run(name, answer, capsys)
     assert not verdict, f"{mistake!r} passed the {name} check"
     assert out.startswith(f"❌ {name}: ") and "Hint:" in out
+
+
+@pytest.mark.parametrize("answer", [lambda f, s: abs(f - round(f * s) / s),
+                                    lambda f, s: min(f % (1 / s), 1 / s - f % (1 / s))],
+                         ids=["round", "wrap-then-fold"])
+def test_alias_frequency_accepts_correct_formulas(answer, capsys):
+    assert check("alias_frequency", answer)
+
+
+def test_alias_frequency_needs_the_cases_past_one_fold():
+    """Its first nine cases alone accept the single fold; the later ones reject it."""
+    spec = CHECKS["alias_frequency"]
+    single_fold = ALIAS_MISTAKES[1][1]
+    first_nine = Check(reference=spec.reference, hint="", cases=spec.cases[:9], atol=spec.atol)
+    assert judge(first_nine, single_fold) == ""
+    assert "for your function(0.45, 4): the result is too high" in judge(spec, single_fold)
 
 
 def test_every_check_is_used_by_an_exercise_and_every_used_check_exists():
@@ -239,8 +280,149 @@ def test_counts_are_exact_but_real_numbers_have_a_tolerance():
     count = Check(reference=lambda: 10**9, hint="")
     real = Check(reference=lambda: 1e9, hint="")
     assert judge(count, 10**9) == "" and judge(count, 1e9) == ""  # 1e9 is the same number
-    assert "largest difference 1" in judge(count, 10**9 + 1)
-    assert judge(real, 1e9 + 1) == ""  # within rtol=1e-5
+    assert judge(count, 10**9 + 1) == "the answer is too high"
+    assert judge(real, 1e9 + 1) == ""  # within the typed tolerance
+
+
+# ------------------------------------------------------------------------ typed decimals
+
+
+@pytest.mark.parametrize("typed, passes", [
+    (0.167, True), (0.1667, True), (1 / 6 * (1 + 1e-3), True), (1 / 6 * (1 - 1e-3), True),
+    (1 / 6, True), (0.17, False), (0.16, False), (1 / 6 * (1 + 1e-2), False),
+    (1 / 6 * (1 - 1e-2), False)])
+def test_a_typed_decimal_passes_to_three_significant_figures(typed, passes, capsys):
+    assert bool(check("nyquist_after_stride", typed)) is passes
+
+
+def _typed_float_checks() -> list[str]:
+    return [name for name, spec in CHECKS.items() if not spec.wants_function
+            and not isinstance(spec.reference(), (bool, int, tuple, list))
+            and spec.reference() != 0]
+
+
+def test_every_typed_decimal_check_is_found():
+    assert "nyquist_after_stride" in _typed_float_checks()
+
+
+@pytest.mark.parametrize("name", _typed_float_checks())
+def test_typed_decimals_pass_within_1e3_and_fail_1e2_off(name, capsys):
+    value = CHECKS[name].reference()
+    for factor in (1 + 1e-3, 1 - 1e-3):
+        assert check(name, value * factor), f"{name}: {factor} x the answer should pass"
+    for factor in (1 + 1e-2, 1 - 1e-2):
+        assert not check(name, value * factor), f"{name}: {factor} x the answer should fail"
+
+
+def test_computed_results_keep_a_tight_tolerance(capsys):
+    reference = CHECKS["alias_frequency"].reference
+    assert not check("alias_frequency", lambda f, s: reference(f, s) * (1 + 1e-3))
+    assert check("alias_frequency", lambda f, s: reference(f, s) * (1 + 1e-12))
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"reference": 3}, "reference must be a function"),
+    ({"reference": lambda: 3, "hint": None}, "hint must be a str"),
+    ({"reference": lambda x: x, "cases": (1, 2)}, "cases must be a non-empty tuple"),
+    ({"reference": lambda: 3, "rtol": -1.0}, "rtol must be a number >= 0"),
+])
+def test_a_badly_defined_check_fails_early(kwargs, message):
+    kwargs = {"hint": "", **kwargs}
+    with pytest.raises((TypeError, ValueError), match=message):
+        Check(**kwargs)
+
+
+# ------------------------------------------------------------------------ no answer given away
+
+
+def spellings(value) -> list[str]:
+    """The ways feedback could write ``value``: int, repr, 2-4 decimals, a fraction, −."""
+    if isinstance(value, (tuple, list)):
+        return [f"({', '.join(str(v) for v in value)})"] + [s for v in value for s in spellings(v)]
+    value = float(value)
+    texts = {repr(value), f"{value:g}", f"{value:.3g}"}
+    texts |= {f"{value:.{n}f}" for n in range(1, 5)}
+    if value.is_integer():
+        texts.add(str(int(value)))
+    else:
+        fraction = Fraction(value).limit_denominator(1000)
+        if abs(float(fraction) - value) < 1e-12:
+            texts.add(f"{fraction.numerator}/{fraction.denominator}")
+    texts |= {t.replace("0.", ".", 1) for t in texts if t.startswith("0.")}
+    texts |= {t.replace("-", "−") for t in texts}
+    return sorted(texts)
+
+
+def shows(text: str, value) -> list[str]:
+    """The spellings of ``value`` that stand as a number of their own in ``text``."""
+    return [s for s in spellings(value)
+            if re.search(rf"(?<![\w.]){re.escape(s)}(?!\d|\.\d)", text)]
+
+
+def test_spellings_find_a_number_only_where_it_stands_alone():
+    assert shows("it is 0.167 here", 1 / 6) == ["0.167"] and shows("1/6 of it", 1 / 6)
+    assert shows("1000 · (μ − μ_water)", -1000) == [] and shows("at −1000 HU", -1000)
+    assert shows("(k − 1)", 0) == [] and shows("10.5 or 2107", 10) == []
+    assert shows("(32, 33)", (32, 33)) and shows("item 33", (32, 33))
+
+
+def _wrong_values(value):
+    """Wrong typed answers: the reference moved by an amount no hint would contain."""
+    if isinstance(value, (tuple, list)):
+        return [type(value)(v + 37 if i == j else v for j, v in enumerate(value))
+                for i in range(len(value))]
+    if isinstance(value, bool):
+        return [not value]
+    return [value + 37, value - 37] if isinstance(value, int) else [value * 1.37, value * 0.63]
+
+
+VALUE_CHECKS = [name for name, spec in CHECKS.items() if not spec.wants_function]
+
+
+@pytest.mark.parametrize("name", VALUE_CHECKS)
+def test_feedback_on_a_wrong_value_does_not_give_the_answer_away(name, capsys):
+    value = CHECKS[name].reference()
+    for wrong in _wrong_values(value):
+        verdict, out = run(name, wrong, capsys)
+        assert not verdict
+        for feedback in (out, verdict.reason):
+            assert shows(feedback, value) == [], f"{name}: the answer shows in {feedback!r}"
+            assert "difference" not in feedback, f"{name}: a difference shows in {feedback!r}"
+            if not isinstance(value, (tuple, list)):
+                assert shows(feedback, abs(wrong - value)) == [], feedback
+        assert re.search(r"too (high|low)", verdict.reason), verdict.reason
+
+
+def _single_number(value) -> bool:
+    return not isinstance(value, (bool, np.bool_)) and _to_array(value).size == 1
+
+
+def _scalar_function_checks() -> list[str]:
+    return [name for name, spec in CHECKS.items() if spec.wants_function
+            and all(_single_number(spec.reference(*case)) for case in spec.cases)]
+
+
+def test_scalar_function_checks_are_found():
+    assert {"conv_output_size", "pool_output_size", "alias_frequency"} <= set(
+        _scalar_function_checks())
+
+
+@pytest.mark.parametrize("name", _scalar_function_checks())
+def test_a_function_with_a_single_number_result_is_told_no_difference(name, capsys):
+    spec = CHECKS[name]
+    verdict, out = run(name, lambda *args: spec.reference(*args) + 37, capsys)
+    assert not verdict and "too high" in verdict.reason
+    assert "difference" not in out and "37" not in out
+
+
+def test_a_result_with_many_values_is_told_its_largest_difference():
+    spec = Check(reference=lambda x: x * 2, cases=((np.arange(4.0),),), hint="")
+    assert judge(spec, lambda x: x * 2 + np.array([0, 0, 0.5, 0])).endswith(
+        "values differ from the reference (largest difference 0.5)")
+    typed = Check(reference=lambda: (3, 4), hint="")
+    assert judge(typed, (3, 5)) == "in the answer, item 1 is too high"
+    many = Check(reference=lambda: list(range(6)), hint="")
+    assert judge(many, [9, 9, 9, 9, 9, 9]).endswith(", and 3 more are wrong")
 
 
 def test_a_student_function_cannot_change_the_check_inputs_for_the_next_call(capsys):
@@ -399,10 +581,23 @@ def _cell_text(cell) -> str:
     return "\n".join(parts)
 
 
+def _printed(notebook) -> str:
+    """What the cells printed or displayed, check verdicts and tracebacks left out."""
+    text = "\n".join(output.get("text", "") + output.get("data", {}).get("text/plain", "")
+                     for cell in notebook.cells for output in cell.get("outputs", []))
+    return "\n".join(line for line in text.splitlines()
+                     if not line.startswith(("✅ ", "❌ ", "   Hint: ")))
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("path", EXERCISES, ids=lambda p: p.stem)
 def test_generated_student_version_fails_every_check(path, tmp_path):
-    """Run the whole student notebook, errors and all, as a student who fills nothing in."""
+    """Run the whole student notebook, errors and all, as a student who fills nothing in.
+
+    Nothing in it may pass, and nothing it prints may give a typed answer away: a cell that
+    shows the library's own answer (a receptive-field table, a pooled shape) runs only once
+    the student's answer has passed.
+    """
     [written] = write_student_versions(path, tmp_path)
     notebook = nbformat.read(written, as_version=4)
     nbclient.NotebookClient(notebook, timeout=180, kernel_name="python3", allow_errors=True,
@@ -421,6 +616,11 @@ def test_generated_student_version_fails_every_check(path, tmp_path):
                 or re.search(r"NameError: name '\w+' is not defined", text)), text
         checked += 1
     assert checked >= 1
+    printed = _printed(notebook)
+    for name in {n for c in notebook.cells for n in CHECK_CALL.findall(c.source)}:
+        if not CHECKS[name].wants_function:
+            answer = CHECKS[name].reference()
+            assert shows(printed, answer) == [], f"the student version shows {name}'s answer"
 
 
 def test_writer_never_overwrites_without_force(tmp_path):

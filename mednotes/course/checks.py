@@ -41,8 +41,9 @@ def check(name: str, answer: Any) -> Verdict:
 
     A wrong answer is never an exception: text, True/False, complex numbers, None, NaN, a
     wrong shape, a function that raises or takes the wrong arguments all print ❌ with what
-    went wrong and a hint. Only a ``name`` that is not a check raises (a ValueError that
-    suggests close names).
+    went wrong and a hint. Neither gives the answer away: a wrong number is told "too high" or
+    "too low", and the hint names the idea or the formula, not the value. Only a ``name`` that
+    is not a check raises (a ValueError that suggests close names).
 
     Args:
         name: the exercise's check name (see ``mednotes.course.CHECKS``).
@@ -58,13 +59,13 @@ def check(name: str, answer: Any) -> Verdict:
         >>> check("water_hu", 0)
         ✅ water_hu: correct.
         Verdict(name='water_hu', passed=True, reason='')
-        >>> bool(check("air_hu", 0))
-        ❌ air_hu: values differ from the reference (largest difference 1e+03).
-           Hint: Air attenuates almost nothing: the scale puts it at −1000.
+        >>> bool(check("nyquist_after_stride", 0.5))
+        ❌ nyquist_after_stride: the answer is too high.
+           Hint: Keeping every s-th pixel leaves 1/s samples per original pixel, and a grid represents frequencies up to half of its sampling rate.
         False
-        >>> bool(check("air_hu", "-1000"))
-        ❌ air_hu: the answer is a str '-1000'; give a number, not text in quotes.
-           Hint: Air attenuates almost nothing: the scale puts it at −1000.
+        >>> bool(check("water_hu", "0"))
+        ❌ water_hu: the answer is a str '0'; give a number, not text in quotes.
+           Hint: HU = 1000 · (μ − μ_water) / (μ_water − μ_air): put water's own attenuation in for μ.
         False
     """
     spec = lookup(name)

@@ -44,14 +44,15 @@ def checks() -> dict[str, Check]:
         ),
         "conv_macs": Check(
             reference=lambda: 128 * 128 * 64 * 64 * 3 * 3,
-            hint="Each output value needs c_in × k × k multiply-adds; there are "
-                 "c_out × H_out × W_out output values (here H_out = W_out = 128).",
+            hint="Each output value is a sum over a c_in × k × k block of products, and the "
+                 "layer computes c_out × H_out × W_out output values.",
         ),
         "receptive_field": Check(
             reference=lambda: receptive_field(
                 [(3, 1, 1), (3, 1, 1), (2, 2, 1), (3, 1, 1)])[-1].size,
-            hint="r grows by (k − 1) × jump at each layer, and the jump (the product of the "
-                 "strides so far) multiplies after a stride-2 layer: 1 → 3 → 5 → 6 → 10.",
+            hint="Go layer by layer, pooling included (k = 2, s = 2): r grows by (k − 1) × "
+                 "the jump so far, and only then is the jump multiplied by the layer's stride, "
+                 "so the stride widens the steps of the layers after it, not its own.",
         ),
         "correlate_loops": Check(
             reference=lambda f, g: correlate(f, g, mode="valid"), cases=tuple(pairs),

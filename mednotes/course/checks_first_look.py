@@ -35,10 +35,15 @@ def checks() -> dict[str, Check]:
             hint="Map [centre − width/2, centre + width/2] linearly to [0, 1], then clip "
                  "values outside the window to 0 and 1 (torch.clamp).",
         ),
-        "water_hu": Check(reference=lambda: 0.0, atol=0.5,
-                          hint="Hounsfield units are defined so that water reads exactly 0."),
-        "air_hu": Check(reference=lambda: -1000.0, atol=0.5,
-                        hint="Air attenuates almost nothing: the scale puts it at −1000."),
+        # The two anchors are exact by definition, so they are compared exactly (integers).
+        "water_hu": Check(
+            reference=lambda: 0,
+            hint="HU = 1000 · (μ − μ_water) / (μ_water − μ_air): put water's own attenuation "
+                 "in for μ."),
+        "air_hu": Check(
+            reference=lambda: -1000,
+            hint="HU = 1000 · (μ − μ_water) / (μ_water − μ_air): put air's attenuation in for "
+                 "μ and simplify the fraction."),
     }
 
 

@@ -135,8 +135,9 @@ def _block_checks() -> dict[str, Check]:
         ),
         "encoder_stage_params": Check(
             reference=_encoder_stage_parameters,
-            hint="Two blocks: 64 × 32 × 27 and 64 × 64 × 27 weights, no conv bias before "
-                 "instance norm, and 2 × 64 γ/β per block.",
+            hint="Count each block on its own, then add them: the convolution's weights "
+                 "(c_out × c_in × k³), its bias only if it has one (Exercise 2: which norms "
+                 "leave it out?) and the norm's γ and β, one of each per output channel.",
         ),
     }
 

@@ -28,8 +28,10 @@ def checks() -> dict[str, Check]:
     size_cases = ((64, 2, 2, 0, False), (65, 2, 2, 0, False), (65, 2, 2, 0, True),
                   (7, 3, 2, 1, False), (8, 3, 2, 1, True), (10, 3, 3, 0, True),
                   (112, 3, 2, 1, False), (5, 2, 2, 1, True), (6, 3, 2, 1, True))
+    # (0.45, 4) and (0.4, 4) lie nearer to 2/s than to 1/s, so a single fold about the new
+    # Nyquist limit, |1/s − f|, misses them; (0.7, 2) catches 1/s − f without the abs().
     alias_cases = ((0.1, 2), (0.3, 2), (0.45, 2), (0.2, 4), (0.3, 4), (0.4, 3), (0.25, 2),
-                   (0.05, 4), (0.49, 3))
+                   (0.05, 4), (0.49, 3), (0.45, 4), (0.4, 4), (0.7, 2))
     return {
         "pool_output_size": Check(
             reference=_torch_pool_size, cases=size_cases,
@@ -39,19 +41,23 @@ def checks() -> dict[str, Check]:
         ),
         "pool_size_vgg": Check(
             reference=lambda: 7,
-            hint="224 is halved five times: 224 → 112 → 56 → 28 → 14 → 7."),
+            hint="Each 2×2 pool with stride 2 halves the side (exactly here: every halving of "
+                 "224 is even, so nothing is rounded); halve once per pool."),
         "pool_size_odd": Check(
             reference=lambda: (32, 33),
-            hint="floor((65 − 2) / 2) + 1 = 32 drops the last row; ceil_mode keeps a partial "
-                 "window: 33."),
+            hint="Without ceil_mode, floor((n − k) / s) + 1 leaves out the last column, for "
+                 "which no full window is left; ceil_mode rounds the division up and keeps a "
+                 "last, partial window."),
         "alias_frequency": Check(
             reference=_alias_frequency, cases=alias_cases, atol=1e-9,
-            hint="After subsampling by s the sampling rate is 1/s per original pixel: the alias "
-                 "of f is its distance to the nearest multiple of 1/s, |f − round(f·s)/s|.",
+            hint="After subsampling by s the sampling rate is 1/s per original pixel, and f "
+                 "cannot be told from f − m/s for any integer m: the alias is f's distance to "
+                 "the nearest multiple of 1/s, whichever multiple that is (0, 1/s, 2/s, ...).",
         ),
         "nyquist_after_stride": Check(
-            reference=lambda: 1 / 6, atol=1e-6,
-            hint="Sampling every s-th pixel gives 1/s samples per pixel; Nyquist is half: 1/(2s)."),
+            reference=lambda: 1 / 6,  # typed: three significant figures pass (TYPED_RTOL)
+            hint="Keeping every s-th pixel leaves 1/s samples per original pixel, and a grid "
+                 "represents frequencies up to half of its sampling rate."),
     }
 
 

@@ -27,6 +27,13 @@ from mednotes._checks import describe, is_int, sizes
 #: What an unfinished exercise (a stub from the student version) is told.
 NOT_IMPLEMENTED = "not implemented yet: replace the `raise NotImplementedError` line"
 
+#: Relative tolerance for a number typed by hand (a value check with a non-integer reference):
+#: the answer rounded to three significant figures passes (0.167 for 1/6), 0.17 does not.
+TYPED_RTOL = 5e-3
+
+#: Tolerances for what a student's function computes: rounding error only.
+COMPUTED_RTOL, COMPUTED_ATOL = 1e-5, 1e-6
+
 
 @dataclass(frozen=True)
 class Check:
@@ -34,30 +41,59 @@ class Check:
 
     Args:
         reference: computes the right answer from the library itself, called on each case.
-        hint: what a failed answer is told; it teaches without stating the answer.
+        hint: what a failed answer is told: the idea or the formula to use, written for this
+            exercise, never the numeric answer.
         cases: the argument tuples a function answer is called with; ``((),)`` (the default)
             means the answer is a plain value, such as a number to work out on paper.
         rtol, atol: tolerances for floating-point answers. An integer reference (a count, a
-            size) is compared exactly.
+            size) is compared exactly. When not given, a typed value is compared to three
+            significant figures (:data:`TYPED_RTOL`) and a function's result up to rounding
+            error (:data:`COMPUTED_RTOL`, :data:`COMPUTED_ATOL`).
 
     Example:
         >>> square = Check(reference=lambda x: x * x, cases=((2,), (3.5,)), hint="x times x")
         >>> judge(square, lambda x: x**2)
         ''
         >>> judge(square, lambda x: 2 * x)
-        'for your function(3.5): values differ from the reference (largest difference 5.25)'
+        'for your function(3.5): the result is too low'
+        >>> Check(reference=lambda: 1 / 6, hint="").tolerance
+        (0.005, 0.0)
     """
 
     reference: Callable[..., Any]
     hint: str
     cases: tuple[tuple, ...] = ((),)
-    rtol: float = 1e-5
-    atol: float = 1e-6
+    rtol: float | None = None
+    atol: float | None = None
+
+    def __post_init__(self) -> None:
+        if not callable(self.reference):
+            raise TypeError(f"reference must be a function, got {describe(self.reference)}")
+        if not isinstance(self.hint, str):
+            raise TypeError(f"hint must be a str, got {describe(self.hint)}")
+        if not isinstance(self.cases, tuple) or not self.cases \
+                or not all(isinstance(case, tuple) for case in self.cases):
+            raise TypeError("cases must be a non-empty tuple of argument tuples, such as "
+                            f"((2,), (3.5,)); got {describe(self.cases)}")
+        for name in ("rtol", "atol"):
+            value = getattr(self, name)
+            if value is not None and (isinstance(value, bool) or not isinstance(
+                    value, numbers.Real) or not value >= 0):
+                raise ValueError(f"{name} must be a number >= 0 or None, got {describe(value)}")
 
     @property
     def wants_function(self) -> bool:
         """True when the answer must be a function (the check has test inputs to call it on)."""
         return self.cases != ((),)
+
+    @property
+    def tolerance(self) -> tuple[float, float]:
+        """``(rtol, atol)`` for a non-integer reference, defaults filled in."""
+        if self.wants_function:
+            rtol, atol = COMPUTED_RTOL, COMPUTED_ATOL
+        else:
+            rtol, atol = TYPED_RTOL, 0.0
+        return (rtol if self.rtol is None else self.rtol, atol if self.atol is None else self.atol)
 
 
 class BadAnswer(ValueError):
@@ -189,13 +225,36 @@ def _not_finite(have: np.ndarray, want: np.ndarray, label: str) -> str:
     return ""
 
 
+def _which_way(have: np.ndarray, want: np.ndarray, wrong: np.ndarray, label: str) -> str:
+    """"the answer is too high", or which items are too high or too low: never a number.
+
+    A difference would give a typed answer away (answer + difference = target), so only the
+    direction is told, item by item for a tuple.
+    """
+    def way(index) -> str:
+        return "too high" if have[index] > want[index] else "too low"
+
+    if want.ndim == 0:
+        return f"{label} is {way(())}"
+    places = [tuple(int(i) for i in place) for place in np.argwhere(wrong)]
+    named = [f"item {p[0] if len(p) == 1 else p} is {way(p)}" for p in places[:3]]
+    more = f", and {len(places) - 3} more are wrong" if len(places) > 3 else ""
+    return f"in {label}, {', '.join(named)}{more}"
+
+
 def compare(got: object, expected: object, check: Check, label: str = "the answer") -> str:
     """What is wrong with ``got`` as an answer whose reference is ``expected``; ``""`` if nothing.
 
+    The feedback never lets a student work the reference out: a single number or a typed
+    tuple is told only "too high" or "too low"; a function's result with several values
+    (an image, a tensor) is told its largest difference from the reference.
+
     Example:
-        >>> spec = Check(reference=lambda: 1 / 6, hint="", atol=1e-6)
-        >>> compare(0.1667, 1 / 6, spec)
-        'values differ from the reference (largest difference 3.33e-05)'
+        >>> spec = Check(reference=lambda: 1 / 6, hint="")
+        >>> compare(0.167, 1 / 6, spec), compare(0.17, 1 / 6, spec)
+        ('', 'the answer is too high')
+        >>> compare((32, 32), (32, 33), Check(reference=lambda: (32, 33), hint=""))
+        'in the answer, item 1 is too low'
         >>> compare(False, 0.0, spec)
         'the answer is a bool False: True/False is not a number'
     """
@@ -219,14 +278,16 @@ def compare(got: object, expected: object, check: Check, label: str = "the answe
     problem = _not_finite(have, want, label)
     if problem:
         return problem
-    rtol, atol = (0.0, 0.0) if _is_count(expected) else (check.rtol, check.atol)
-    if np.allclose(have, want, rtol=rtol, atol=atol, equal_nan=True):
+    rtol, atol = (0.0, 0.0) if _is_count(expected) else check.tolerance
+    close = np.isclose(have, want, rtol=rtol, atol=atol, equal_nan=True)
+    if close.all():
         return ""
     if (~np.isfinite(want) & np.isfinite(have)).any():
         return f"{label} has a number where the reference has NaN or inf"
-    both = np.isfinite(have) & np.isfinite(want)
-    worst = float(np.max(np.abs(have - want)[both]))
-    return f"values differ from the reference (largest difference {worst:.3g})"
+    if want.size > 1 and check.wants_function:
+        worst = float(np.max(np.abs(have - want)[~close]))
+        return f"values differ from the reference (largest difference {worst:.3g})"
+    return _which_way(have, want, ~close, label)
 
 
 def _arity_problem(answer: Callable, check: Check) -> str:
@@ -295,4 +356,5 @@ def judge(check: Check, answer: Any) -> str:
     return ""
 
 
-__all__ = ["NOT_IMPLEMENTED", "BadAnswer", "Check", "compare", "judge"]
+__all__ = ["COMPUTED_ATOL", "COMPUTED_RTOL", "NOT_IMPLEMENTED", "TYPED_RTOL", "BadAnswer",
+           "Check", "compare", "judge"]

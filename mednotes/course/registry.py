@@ -61,7 +61,7 @@ def lookup(name: str) -> Check:
 
     Example:
         >>> lookup("air_hu").reference()
-        -1000.0
+        -1000
         >>> lookup("windw")
         Traceback (most recent call last):
         ...
