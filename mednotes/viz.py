@@ -288,3 +288,54 @@ def show_samples(dataset, n: int = 4, *, indices: Sequence[int] | None = None,
     else:
         fig.tight_layout()
     return fig
+
+
+def reliability_diagram(ax, probs, target, n_bins: int = 15, *, title: str | None = None,
+                        label: str = "model") -> float:
+    """Draw a reliability diagram on ``ax``: accuracy against confidence, bin by bin.
+
+    Bars show each bin's accuracy; the diagonal is perfect calibration, and the red part of a
+    bar is the gap between the bin's accuracy and its mean confidence (below the diagonal:
+    overconfident). Empty bins have no bar. The legend gives the expected calibration error.
+
+    Args:
+        ax: a matplotlib axes.
+        probs, target, n_bins: as in :func:`mednotes.metrics.calibration_bins`.
+        title: panel title.
+        label: what the bars show, for the legend.
+
+    Returns:
+        The expected calibration error, as a float.
+
+    Explained in: Losses and metrics (chapter to come).
+
+    Example:
+        >>> fig, ax = plt.subplots()
+        >>> probs = torch.tensor([[0.9, 0.1]]).repeat(4, 1)       # always 90 % sure
+        >>> round(reliability_diagram(ax, probs, torch.tensor([0, 1, 0, 1]), n_bins=10), 3)
+        0.4
+        >>> plt.close(fig)
+    """
+    from mednotes.metrics import calibration_bins, expected_calibration_error
+
+    bins = calibration_bins(probs, target, n_bins)
+    ece = float(expected_calibration_error(probs, target, n_bins))
+    edges = bins.edges.cpu().numpy()
+    width = np.diff(edges)
+    accuracy, confidence = bins.accuracy.cpu().numpy(), bins.confidence.cpu().numpy()
+    shown = bins.count.cpu().numpy() > 0
+    left = edges[:-1][shown]
+    ax.bar(left, accuracy[shown], width=width[shown], align="edge", color="#4c72b0",
+           edgecolor="white", label=f"{label} (ECE = {ece:.3f})")
+    low, high = np.minimum(accuracy, confidence)[shown], np.maximum(accuracy, confidence)[shown]
+    ax.bar(left, high - low, bottom=low, width=width[shown], align="edge", color="#d62728",
+           alpha=0.35, edgecolor="none", label="gap to the mean confidence")
+    ax.plot([0, 1], [0, 1], color="0.3", linestyle="--", linewidth=1,
+            label="perfect calibration")
+    ax.set(xlim=(0, 1), ylim=(0, 1), aspect="equal")
+    ax.set_xlabel("confidence", fontsize=10)
+    ax.set_ylabel("accuracy", fontsize=10)
+    ax.legend(loc="upper left", fontsize=8, framealpha=0.8)
+    if title:
+        ax.set_title(title, fontsize=10)
+    return ece
