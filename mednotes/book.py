@@ -4,8 +4,9 @@ A sentence such as "about half of the units die" is a claim about a measurement.
 keep text and numbers from drifting apart:
 
 - :func:`glue` hands a number to the page, where the text shows it with myst-nb's role
-  ``{glue:text}`name:.2f```. Outside a Jupyter Book build (Colab, a laptop without myst-nb)
-  it only returns the value.
+  ``{glue:text}`name:.2f```. In a notebook it stores the value in the cell's output, where
+  the book build finds it (a notebook front end shows nothing); in a script it only returns
+  the value.
 - :func:`expect` states the range the prose promises. If a change to the code or data moves
   the number out of that range, the chapter fails to execute, so ``make test`` and
   ``make book`` catch a text that no longer matches its numbers.
@@ -62,12 +63,33 @@ def glue(name: str, value, *, display: bool = False):
                          f"got {name!r}")
     check_bool("display", display)
     value = _plain(value, "value")
-    try:
-        from myst_nb import glue as myst_glue
-    except ImportError:  # not building the book: nothing to hand over
+    shell = _kernel()
+    if shell is None:  # a script or a doctest: no page to hand the value to
         return value
-    myst_glue(name, value, display=display)
+    # myst-nb's own glue() does exactly this, but importing it pulls in nbformat and
+    # jsonschema (seconds per chapter); tests/test_book_helpers.py checks the two agree.
+    from IPython.display import display as show
+
+    bundle, metadata = shell.display_formatter.format(value)
+    prefix = "" if display else GLUE_PREFIX
+    metadata["scrapbook"] = {"name": name, "mime_prefix": prefix}
+    show({prefix + mime: data for mime, data in bundle.items()}, raw=True, metadata=metadata)
     return value
+
+
+#: The MIME prefix under which myst-nb looks for glued values that are not displayed.
+GLUE_PREFIX = "application/papermill.record/"
+
+
+def _kernel():
+    """The running IPython shell, or None outside IPython (or without IPython installed)."""
+    import sys
+
+    if "IPython" not in sys.modules:  # never imported: certainly not inside a kernel
+        return None
+    from IPython import get_ipython
+
+    return get_ipython()
 
 
 def expect(what: str, value, low=None, high=None):

@@ -16,13 +16,31 @@ def test_glue_returns_plain_python_scalars(value, plain):
     assert out == plain and type(out) is type(plain)
 
 
-def test_glue_registers_the_value_with_myst_nb(monkeypatch):
-    import myst_nb
+@pytest.mark.parametrize("display", [False, True])
+@pytest.mark.parametrize("value", [np.float32(0.5), 3, "text"])
+def test_glue_publishes_what_myst_nb_glue_publishes(monkeypatch, value, display):
+    """Our glue skips importing myst-nb (seconds per chapter) but must hand over the same data."""
+    from IPython.core.interactiveshell import InteractiveShell
+    from myst_nb import glue as myst_glue
 
-    seen = {}
-    monkeypatch.setattr(myst_nb, "glue", lambda name, value, display: seen.update({name: value}))
-    glue("ratio", np.float32(0.5))
-    assert seen == {"ratio": 0.5} and type(seen["ratio"]) is float
+    shell = InteractiveShell.instance()
+    published = []
+    monkeypatch.setattr(shell.display_pub, "publish",
+                        lambda data, metadata=None, **kw: published.append((data, metadata)))
+    plain = value.item() if isinstance(value, np.generic) else value  # what glue hands over
+    glue("ratio", value, display=display)
+    myst_glue("ratio", plain, display=display)
+    ours, theirs = published
+    assert ours == theirs
+    assert ours[1]["scrapbook"]["name"] == "ratio"
+    assert any(key.endswith("text/plain") for key in ours[0])
+
+
+def test_glue_outside_ipython_only_returns_the_value(monkeypatch):
+    import sys
+
+    monkeypatch.delitem(sys.modules, "IPython", raising=False)
+    assert glue("ratio", np.float64(0.25)) == 0.25
 
 
 @pytest.mark.parametrize("low, high", [(0.4, 0.6), (0.5, None), (None, 0.5), (0.5, 0.5)])
