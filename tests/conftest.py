@@ -46,3 +46,12 @@ def restore_determinism():
         os.environ.pop("CUBLAS_WORKSPACE_CONFIG", None)
     else:
         os.environ["CUBLAS_WORKSPACE_CONFIG"] = saved[4]
+
+
+@pytest.fixture(scope="module")
+def one_cpu_thread():
+    """One torch thread for a module of tiny tensors: threads only add synchronisation there."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

@@ -32,13 +32,7 @@ SPATIAL = {"2d": (5, 6), "3d": (3, 4, 5)}
 WEIGHT = [0.2, 1.0, 3.0]
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_cpu_thread():
-    """Tiny tensors: threads only add synchronisation on a busy shared CPU."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_cpu_thread")
 
 
 def make_case(spatial, *, channels=3, device="cpu", seed=0, dtype=torch.float64):

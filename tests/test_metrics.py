@@ -32,13 +32,7 @@ monai_metrics = pytest.importorskip("monai.metrics")
 NAN = float("nan")
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_cpu_thread():
-    """Small tensors: threads only add synchronisation on a busy shared CPU."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_cpu_thread")
 
 
 def masks(shape, *, classes=3, seed=0):
