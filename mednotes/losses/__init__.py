@@ -8,11 +8,11 @@ Each is a function ``loss(logits, target, ...)`` and a module that fixes the opt
 (sums in float32). The Dice losses follow MONAI's semantics, and each docstring maps the
 argument names.
 
-- :mod:`mednotes.losses.cross_entropy`: ``cross_entropy``, ``binary_cross_entropy_with_logits``,
+- ``mednotes.losses.cross_entropy``: ``cross_entropy``, ``binary_cross_entropy_with_logits``,
   ``CrossEntropyLoss``
-- :mod:`mednotes.losses.dice`: ``dice_loss``, ``DiceLoss``
-- :mod:`mednotes.losses.dice_ce`: ``dice_ce_loss``, ``DiceCELoss``
-- :mod:`mednotes.losses.generalized_dice`: ``generalized_dice_loss``, ``GeneralizedDiceLoss``
+- ``mednotes.losses.dice``: ``dice_loss``, ``DiceLoss``
+- ``mednotes.losses.dice_ce``: ``dice_ce_loss``, ``DiceCELoss``
+- ``mednotes.losses.generalized_dice``: ``generalized_dice_loss``, ``GeneralizedDiceLoss``
 
 Example:
     >>> import torch

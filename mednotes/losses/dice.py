@@ -179,9 +179,9 @@ def _probabilities_and_target(logits: torch.Tensor, target: object, activation: 
 class DiceLoss(nn.Module):
     """:func:`dice_loss` with its options fixed: a ``loss_fn(logits, target)`` for fit.
 
-    Args:
-        include_background, activation, squared, batch, smooth_nr, smooth_dr, weight,
-        reduction: as in :func:`dice_loss`, checked here, when the loss is made.
+    Its arguments (``include_background``, ``activation``, ``squared``, ``batch``,
+    ``smooth_nr``, ``smooth_dr``, ``weight``, ``reduction``) are those of :func:`dice_loss`,
+    checked here, when the loss is made.
 
     Explained in: Losses and metrics (chapter to come).
 

@@ -115,9 +115,9 @@ class DiceCELoss(nn.Module):
     The options are checked when the loss is made; the class weights are a buffer, so they
     follow the module to another device.
 
-    Args:
-        lambda_dice, lambda_ce, include_background, squared, batch, smooth_nr, smooth_dr,
-        weight, label_smoothing, reduction: as in :func:`dice_ce_loss`.
+    Its arguments (``lambda_dice``, ``lambda_ce``, ``include_background``, ``squared``,
+    ``batch``, ``smooth_nr``, ``smooth_dr``, ``weight``, ``label_smoothing``, ``reduction``) are
+    those of :func:`dice_ce_loss`.
 
     Explained in: Losses and metrics (chapter to come).
 

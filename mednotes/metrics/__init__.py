@@ -4,9 +4,9 @@ The overlap and distance metrics take bool masks, one channel per class, or clas
 ``num_classes``; they return one value per image and class ``(N, C)``, with MONAI's rules for
 empty masks, and :func:`mean_score` averages them without the undefined (NaN) ones.
 
-- :mod:`mednotes.metrics.overlap`: ``dice_score``, ``iou_score``, ``mean_score``
-- :mod:`mednotes.metrics.distance`: ``hausdorff_distance``
-- :mod:`mednotes.metrics.calibration`: ``expected_calibration_error``, ``calibration_bins``
+- ``mednotes.metrics.overlap``: ``dice_score``, ``iou_score``, ``mean_score``
+- ``mednotes.metrics.distance``: ``hausdorff_distance``
+- ``mednotes.metrics.calibration``: ``expected_calibration_error``, ``calibration_bins``
 
 Example:
     >>> import torch
