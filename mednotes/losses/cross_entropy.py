@@ -57,7 +57,7 @@ def cross_entropy(logits: torch.Tensor, target: torch.Tensor, weight=None,
         - logits: ``(N, C, *spatial)``, no spatial dims for classification
         - target: ``(N, *spatial)`` indices or ``(N, C, *spatial)`` probabilities
 
-    Explained in: Losses and metrics (chapter to come).
+    Explained in: Losses: cross-entropy, Dice and rare lesions.
 
     Tested against: ``torch.nn.functional.cross_entropy`` (weights, ignore_index, label
     smoothing, both target forms), forward and backward; float64 gradcheck.
@@ -138,7 +138,7 @@ def binary_cross_entropy_with_logits(logits: torch.Tensor, target: torch.Tensor,
         - logits: ``(N, C, *spatial)``
         - target: ``(N, C, *spatial)``, or ``(N, *spatial)`` when ``C == 1``
 
-    Explained in: Losses and metrics (chapter to come).
+    Explained in: Losses: cross-entropy, Dice and rare lesions.
 
     Tested against: ``torch.nn.functional.binary_cross_entropy_with_logits`` (with
     ``pos_weight`` shaped ``(C, 1, ...)``, which is how torch broadcasts it along dim 1).
@@ -177,7 +177,7 @@ class CrossEntropyLoss(nn.Module):
     Args:
         weight, ignore_index, label_smoothing, reduction: as in :func:`cross_entropy`.
 
-    Explained in: Losses and metrics (chapter to come).
+    Explained in: Losses: cross-entropy, Dice and rare lesions.
 
     Example:
         >>> loss = CrossEntropyLoss(weight=[0.1, 0.9])

@@ -81,7 +81,7 @@ def dice_loss(logits: torch.Tensor, target: torch.Tensor, include_background: bo
     ``reduction="none"`` keeps singleton spatial dims, ``(N, C', 1, 1)``. Where MONAI warns and
     carries on (a softmax over one channel, dropping the only channel), this raises.
 
-    Explained in: Losses and metrics (chapter to come).
+    Explained in: Losses: cross-entropy, Dice and rare lesions.
 
     Tested against: MONAI ``DiceLoss`` over a grid of options, 2D and 3D, forward and
     backward; float64 gradcheck.
@@ -183,7 +183,7 @@ class DiceLoss(nn.Module):
     ``smooth_nr``, ``smooth_dr``, ``weight``, ``reduction``) are those of :func:`dice_loss`,
     checked here, when the loss is made.
 
-    Explained in: Losses and metrics (chapter to come).
+    Explained in: Losses: cross-entropy, Dice and rare lesions.
 
     Example:
         >>> loss = DiceLoss(include_background=False)

@@ -58,7 +58,7 @@ def dice_ce_loss(logits: torch.Tensor, target: torch.Tensor, lambda_dice: float 
     ``include_background``, ``batch``, ``smooth_nr``, ``smooth_dr``, ``weight``,
     ``label_smoothing`` and ``reduction`` keep their names.
 
-    Explained in: Losses and metrics (chapter to come).
+    Explained in: Losses: cross-entropy, Dice and rare lesions.
 
     Tested against: MONAI ``DiceCELoss`` (2D and 3D, index and one-hot targets, weights, label
     smoothing, one channel), forward and backward.
@@ -119,7 +119,7 @@ class DiceCELoss(nn.Module):
     ``batch``, ``smooth_nr``, ``smooth_dr``, ``weight``, ``label_smoothing``, ``reduction``) are
     those of :func:`dice_ce_loss`.
 
-    Explained in: Losses and metrics (chapter to come).
+    Explained in: Losses: cross-entropy, Dice and rare lesions.
 
     Example:
         >>> loss = DiceCELoss(include_background=False)

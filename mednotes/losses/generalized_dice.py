@@ -50,7 +50,7 @@ def generalized_dice_loss(logits: torch.Tensor, target: torch.Tensor,
     MONAI's ``GeneralizedDiceLoss`` with the same semantics: ``w_type="square"``; the other
     arguments map as in :func:`dice_loss` (MONAI's ``reduction="none"`` gives ``(N, 1, 1, 1)``).
 
-    Explained in: Losses and metrics (chapter to come).
+    Explained in: Losses: cross-entropy, Dice and rare lesions.
 
     Tested against: MONAI ``GeneralizedDiceLoss``, including images with absent classes,
     forward and backward.
@@ -91,7 +91,7 @@ def _class_weights(volume: torch.Tensor) -> torch.Tensor:
 class GeneralizedDiceLoss(nn.Module):
     """:func:`generalized_dice_loss` with its options fixed, checked when it is made.
 
-    Explained in: Losses and metrics (chapter to come).
+    Explained in: Losses: cross-entropy, Dice and rare lesions.
 
     Example:
         >>> loss = GeneralizedDiceLoss(batch=True)

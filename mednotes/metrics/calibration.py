@@ -56,7 +56,7 @@ def calibration_bins(probs: torch.Tensor, target: torch.Tensor, n_bins: int = 15
         - probs: ``(N, C, *spatial)``, no spatial dims for classification
         - target: ``(N, *spatial)`` or ``(N, C, *spatial)``
 
-    Explained in: Losses and metrics (chapter to come).
+    Explained in: Losses: cross-entropy, Dice and rare lesions.
 
     Example:
         >>> probs = torch.tensor([[0.9, 0.1], [0.8, 0.2], [0.3, 0.7], [0.6, 0.4]])
@@ -105,7 +105,7 @@ def expected_calibration_error(probs: torch.Tensor, target: torch.Tensor, n_bins
     Returns:
         A 0-dim float32 tensor.
 
-    Explained in: Losses and metrics (chapter to come).
+    Explained in: Losses: cross-entropy, Dice and rare lesions.
 
     Tested against: a direct numpy computation (``np.digitize``) and known cases: a calibrated
     sample (about 0) and confident wrong answers (about 1).

@@ -107,7 +107,7 @@ def dice_score(pred: torch.Tensor, target: torch.Tensor, include_background: boo
     with ``num_classes``; ``include_background``, ``ignore_empty`` and ``num_classes`` keep
     their names.
 
-    Explained in: Losses and metrics (chapter to come).
+    Explained in: Losses: cross-entropy, Dice and rare lesions.
 
     Tested against: MONAI ``compute_dice``, including empty masks with ``ignore_empty`` on and
     off and without the background.
@@ -138,7 +138,7 @@ def iou_score(pred: torch.Tensor, target: torch.Tensor, include_background: bool
 
     MONAI's ``compute_iou`` / ``MeanIoU`` with the same semantics.
 
-    Explained in: Losses and metrics (chapter to come).
+    Explained in: Losses: cross-entropy, Dice and rare lesions.
 
     Tested against: MONAI ``compute_iou``, including empty masks.
 
@@ -166,7 +166,7 @@ def mean_score(scores: torch.Tensor, reduction: str = "mean") -> torch.Tensor:
 
     MONAI's ``do_metric_reduction`` (``DiceMetric(reduction=...)``) with the same names.
 
-    Explained in: Losses and metrics (chapter to come).
+    Explained in: Losses: cross-entropy, Dice and rare lesions.
 
     Tested against: MONAI ``do_metric_reduction``.
 
