@@ -238,7 +238,7 @@ def overlap_explorer(target=None, image=None, *, softness: float = 1.0):
 
     Args:
         target: a 2D ground-truth mask with foreground and background (default: an ellipse
-            on a 48×48 grid, :func:`default_target`).
+            on a 48×48 grid, ``default_target``).
         image: the image under the mask, of the same shape (default: flat grey).
         softness: the start value of the softness slider, in pixels.
 
