@@ -21,6 +21,7 @@ book: $(STAMP)  ## build the website into _build/html, every notebook executed
 	@echo "The book is in _build/html: open _build/html/index.html, or run 'make serve'."
 
 test: $(STAMP)  ## library tests, doctests, nbval over exercises/, every book notebook executed
+	$(BIN)/python tests/_torchvision_models.py  # torchvision's model code: the ResNet reference (never pip-installed; see the file)
 	$(BIN)/python -m pytest
 
 # A CUDA machine with torch preinstalled can use its own Python: make test-gpu GPU_PYTHON=python3

@@ -110,6 +110,23 @@ MODULES: dict[str, tuple[Callable[[], nn.Module], tuple[int, ...]]] = {
     "nets.UNet": (lambda: nets.UNet(1, 3, base_channels=4, depth=2), (2, 1, 16, 16)),
     "nets.UNet[3d]": (lambda: nets.UNet(1, 2, dim=3, base_channels=2, depth=1,
                                         up="interpolate", norm="instance"), (1, 1, 4, 6, 8)),
+    "nets.UNet[valid]": (lambda: nets.UNet(1, 2, base_channels=2, depth=2, padding="valid"),
+                         (2, 1, 44, 44)),
+    "nets.ResNet": (lambda: nets.ResNet(nets.Bottleneck, (1, 1, 1, 1), num_classes=3,
+                                        in_channels=1, base_channels=4), (2, 1, 32, 32)),
+    "nets.ResNet[3d]": (lambda: nets.ResNet(nets.BasicBlock, (1, 1, 1, 1), num_classes=2,
+                                            in_channels=1, dim=3, base_channels=2),
+                        (2, 1, 16, 16, 16)),
+    "nets.resnet18": (lambda: nets.resnet18(num_classes=4), (2, 3, 32, 32)),
+    "nets.resnet34": (lambda: nets.resnet34(num_classes=4, base_channels=8), (2, 3, 32, 32)),
+    "nets.resnet50": (lambda: nets.resnet50(num_classes=4, base_channels=8), (2, 3, 32, 32)),
+    "nets.BasicBlock": (lambda: nets.BasicBlock(4, 4), (2, 4, 8, 8)),
+    "nets.Bottleneck": (lambda: nets.Bottleneck(16, 4), (2, 16, 8, 8)),
+    "nets.PlainNet": (lambda: nets.PlainNet(8, base_channels=4), (2, 1, 16, 16)),
+    "nets.PlainNet[residual]": (lambda: nets.PlainNet(14, base_channels=4, residual=True),
+                                (2, 1, 16, 16)),
+    "nets.TwoConvBlock": (lambda: nets.TwoConvBlock(2, 4, stride=2, residual=True),
+                          (2, 2, 8, 8)),
 }
 
 # Builders that make a tensor from numbers; compared on both devices without gradients.
@@ -134,6 +151,8 @@ NOT_NUMERICAL = {
     "conv.conv_output_size", "conv.receptive_field",
     "layers.ACTIVATIONS", "layers.NORMS", "layers.ORDERS", "layers.PADDING_MODES",
     "kernels.NAMES", "pooling.PADDING_MODES", "pooling.SHIFT_MODES",
+    "nets.LayerRow", "nets.Summary", "nets.count_parameters", "nets.summary",
+    "nets.weight_layers",
 }
 
 

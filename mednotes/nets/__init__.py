@@ -10,5 +10,10 @@ Example:
 """
 
 from mednotes.nets.unet import DoubleConv, UNet
+from mednotes.nets.plain import PlainNet, TwoConvBlock, weight_layers
+from mednotes.nets.resnet import BasicBlock, Bottleneck, ResNet, resnet18, resnet34, resnet50
+from mednotes.nets.summary import LayerRow, Summary, count_parameters, summary
 
-__all__ = ["DoubleConv", "UNet"]
+__all__ = ["DoubleConv", "UNet", "BasicBlock", "Bottleneck", "PlainNet", "ResNet",
+           "TwoConvBlock", "resnet18", "resnet34", "resnet50", "weight_layers",
+           "LayerRow", "Summary", "count_parameters", "summary"]
