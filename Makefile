@@ -36,9 +36,10 @@ serve: ## serve the built site on http://localhost:$(PORT)
 student: $(STAMP)  ## write student versions of the exercises into student/
 	$(BIN)/python -m mednotes.course student exercises/ --out student/
 
-benchmark: $(STAMP)  ## speed ratios against torch's own ops; training time to quality
+benchmark: $(STAMP)  ## speed ratios against torch's own ops and MONAI's U-Net; training time to quality
 	$(BIN)/python benchmarks/conv.py
 	$(BIN)/python benchmarks/pooling.py
+	$(BIN)/python benchmarks/nets.py
 	$(BIN)/python benchmarks/train.py
 
 clean: ## remove the built site and caches (keeps .venv)

@@ -15,14 +15,22 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from conftest import DEVICES, determinism
 from torch import nn
 from torch.utils.data import TensorDataset
 
-from conftest import DEVICES, determinism
+from mednotes.data import brain_lesions, toy_squares
+from mednotes.losses import DiceCELoss
 from mednotes.train import History, fit, load_checkpoint, save_checkpoint
-from mednotes.data import toy_squares
-from mednotes.train.__main__ import main
-from mednotes.train.lesion_objectives import dice_ce, lesion_dice
+from mednotes.train.__main__ import (
+    _baselines,
+    _datasets,
+    _loss,
+    false_alarm,
+    lesion_dice,
+    main,
+    parser,
+)
 from mednotes.train.schedule import START, lr_factor
 
 REPO = Path(__file__).resolve().parents[1]
@@ -130,6 +138,20 @@ def test_history_plot_has_labelled_loss_and_metric_panels():
     plt.close(fig)
     with pytest.raises(ValueError, match="empty"):
         History().plot()
+
+
+@pytest.mark.parametrize("epochs", [1, 3, 40])
+def test_history_plot_ticks_whole_epochs(epochs):
+    fig = History([{"epoch": e, "train_loss": 1 / e, "val_loss": 1.0, "dice": 0.5}
+                   for e in range(1, epochs + 1)]).plot()
+    fig.canvas.draw()
+    for ax in fig.axes:
+        low, high = ax.get_xlim()
+        ticks = [t for t in ax.get_xticks() if low <= t <= high]
+        assert ticks and all(float(t).is_integer() for t in ticks), ticks
+        if epochs == 1:
+            assert ticks == [1.0]
+    plt.close(fig)
 
 
 # ------------------------------------------------------------------------- checkpoints
@@ -423,6 +445,47 @@ def test_metrics_are_batch_weighted_means_over_the_validation_data():
     assert history.metric_names() == ["mean_target", "as_float"]
 
 
+class Given(nn.Module):
+    """Outputs its input unchanged, whatever the optimizer does: its input is the logits."""
+
+    def __init__(self):
+        super().__init__()
+        self.unused = nn.Parameter(torch.zeros(()))
+
+    def forward(self, x):
+        return x + 0 * self.unused
+
+
+def test_per_sample_metrics_average_the_defined_values_of_the_whole_validation_set():
+    # 7 samples in batches of 3, 3, 1; NaN = undefined for that sample. The second batch is
+    # all NaN: an average of batch means would be NaN, or would weight the batches wrongly.
+    values = torch.tensor([0.5, math.nan, 1.0, math.nan, math.nan, math.nan, 0.0])
+    x = torch.arange(7, dtype=torch.float32).reshape(7, 1)
+    data = TensorDataset(x, x)
+    per_sample = lambda p, t: values[t[:, 0].long()]
+    as_rows = lambda p, t: torch.stack([per_sample(p, t), 2 * per_sample(p, t)], 1)
+    never = lambda p, t: torch.full((len(t),), math.nan)
+    history = quiet_fit(Given(), nn.MSELoss(), data, data, batch_size=3,
+                        metrics={"per_sample": per_sample, "rows": as_rows, "never": never})
+    assert history[0]["per_sample"] == pytest.approx((0.5 + 1.0 + 0.0) / 3)
+    assert history[0]["rows"] == pytest.approx((0.75 + 1.5 + 0.0) / 3)  # row means first
+    assert math.isnan(history[0]["never"])
+    assert history[0]["val_loss"] == 0.0
+
+
+@pytest.mark.parametrize("result, error, message", [
+    (lambda p, t: t[:2, 0], ValueError,
+     (r"metrics\['m'\] must return a scalar \(the batch mean\) or one value per sample, shape "
+      r"\(4,\) or \(4, C\) for this batch of 4; got shape \(2,\)")),
+    (lambda p, t: "good", TypeError, r"metrics\['m'\] must return a scalar tensor or float"),
+    (lambda p, t: torch.zeros(4, dtype=torch.complex64), TypeError, "real numbers"),
+])
+def test_metric_results_of_the_wrong_kind_name_the_metric(result, error, message):
+    data = regression_data(8)
+    with pytest.raises(error, match=message):
+        quiet_fit(nn.Linear(3, 1), nn.MSELoss(), data, data, metrics={"m": result})
+
+
 def test_validation_without_metrics_records_only_the_loss():
     history = quiet_fit(nn.Linear(3, 1), nn.MSELoss(), regression_data(), regression_data(8, 1))
     assert history.keys() == ["epoch", "train_loss", "val_loss", "seconds", "lr"]
@@ -606,6 +669,9 @@ def test_a_non_finite_loss_stops_training_with_a_clear_error():
     ({"metrics": {"val_loss": abs}}, ValueError, "metrics names must be str and not one of"),
     ({"metrics": [abs]}, TypeError, "metrics must be a dict name -> callable"),
     ({"metrics": {"mae": 3}}, TypeError, r"metrics\['mae'\] must be callable"),
+    ({"best": "iou", "metrics": {"dice": abs}}, ValueError,
+     "best must be 'val_loss' or one of the metrics ('dice',), got 'iou'"),
+    ({"best": 3}, TypeError, "best must be a column name (str), got int 3"),
     ({"schedule": "linear"}, ValueError,
      "schedule must be one of 'constant', 'cosine', 'onecycle'; got 'linear'"),
 ])
@@ -789,6 +855,25 @@ def test_resume_into_a_model_that_does_not_fit_trains_nothing(tmp_path):
     assert {name: (tmp_path / name).read_bytes() for name in files} == files
 
 
+@pytest.mark.parametrize("best, scores, expected", [
+    ("score", [0.2, 0.9, 0.5], 2),  # highest score wins
+    ("score", [0.2, 0.9, 0.9], 2),  # ties go to the earliest epoch
+    ("score", [math.nan, 0.3, math.nan], 2),  # NaN never wins
+    ("score", [math.nan] * 3, 3),  # all NaN so far: the latest epoch
+    ("val_loss", [0.2, 0.9, 0.5], None),  # the default: lowest validation loss
+])
+def test_the_best_checkpoint_is_the_epoch_history_best_names(tmp_path, best, scores, expected):
+    values = iter(scores)
+    history = quiet_fit(small_segmenter(), nn.CrossEntropyLoss(), segmentation_data(),
+                        segmentation_data(6, seed=1), epochs=3, val_batch_size=6,
+                        metrics={"score": lambda p, t: next(values)}, best=best,
+                        checkpoint=tmp_path / "ck.pt")
+    saved = load_checkpoint(tmp_path / "ck-best.pt")["epoch"]
+    assert saved == (history.best("val_loss")["epoch"] if expected is None else expected)
+    if not all(math.isnan(v) for v in scores):
+        assert history.best(best)["epoch"] == saved
+
+
 def test_overwrite_replaces_a_previous_run(tmp_path):
     files = previous_run(tmp_path)
     history = quiet_fit(small_segmenter(seed=3), nn.CrossEntropyLoss(), segmentation_data(),
@@ -930,32 +1015,6 @@ def test_torchrun_two_processes_agree_with_one_process_on_the_full_batch(tmp_pat
 
 # ------------------------------------------------------------------------ command line
 
-def test_dice_ce_pools_the_batch_or_averages_the_images():
-    g = torch.Generator().manual_seed(0)
-    logits = torch.randn(3, 2, 6, 6, generator=g)
-    target = (torch.rand(3, 6, 6, generator=g) > 0.7).long()
-    target[2] = 0  # an image without lesion
-    ce = F.cross_entropy(logits, target)
-    p, truth = logits.softmax(1)[:, 1].double().numpy(), (target == 1).double().numpy()
-    pooled = 1 - (2 * (p * truth).sum() + 1) / (p.sum() + truth.sum() + 1)
-    assert float(dice_ce(logits, target)) == pytest.approx(float(ce) + pooled, rel=1e-6)
-    # Per image: the mean of the one-image losses (equal sizes, so the CE means agree too).
-    singles = [float(dice_ce(logits[i:i + 1], target[i:i + 1])) for i in range(3)]
-    assert float(dice_ce(logits, target, per_image=True)) == pytest.approx(
-        sum(singles) / 3, rel=1e-6)
-
-
-def test_lesion_dice_is_the_mean_of_per_image_dice():
-    target = torch.zeros(3, 4, 4, dtype=torch.long)
-    target[0, :2] = 1  # 8 lesion pixels
-    target[1, 0, 0] = 1  # 1 lesion pixel, predicted nowhere
-    pred = torch.zeros_like(target)
-    pred[0, :1] = 1  # 4 of the 8 found, nothing else
-    logits = torch.stack([1 - pred, pred], 1).float()
-    expected = (2 * 4 / (4 + 8) + 0.0 + 1.0) / 3  # image 2: both empty counts as 1
-    assert float(lesion_dice(logits, target)) == pytest.approx(expected)
-
-
 def test_toy_squares_are_deterministic_and_labelled():
     a, b = toy_squares(3, size=16, seed=5), toy_squares(3, size=16, seed=5)
     assert torch.equal(a.tensors[0], b.tensors[0]) and torch.equal(a.tensors[1], b.tensors[1])
@@ -974,27 +1033,6 @@ def test_toy_squares_bad_arguments_name_them():
         toy_squares(2, size=16.0)
     with pytest.raises(ValueError, match="seed must be an int >= 0, got -1"):
         toy_squares(2, seed=-1)
-
-
-@pytest.mark.parametrize("call, error, message", [
-    (lambda: dice_ce([[0.0]], torch.zeros(1, 2, dtype=torch.long)), TypeError,
-     "logits must be a torch.Tensor"),
-    (lambda: dice_ce(torch.zeros(1, 2, 3), torch.zeros(1, 3)), TypeError,
-     "target must hold integer class indices"),
-    (lambda: dice_ce(torch.zeros(1, 3, 4), torch.zeros(1, 4, dtype=torch.long)), ValueError,
-     r"logits must have shape \(N, 2, \*spatial\)"),
-    (lambda: dice_ce(torch.zeros(1, 2, 4), torch.zeros(1, 5, dtype=torch.long)), ValueError,
-     r"target shape \(1, 5\) does not match logits shape \(1, 2, 4\); expected \(1, 4\)"),
-    (lambda: dice_ce(torch.zeros(1, 2, 4), torch.zeros(1, 4, dtype=torch.long), "no"),
-     TypeError, "per_image must be True or False, got str 'no'"),
-    (lambda: lesion_dice(torch.zeros(2, 2, 4), torch.zeros(2, 4)), TypeError,
-     "target must hold integer class indices"),
-    (lambda: lesion_dice(torch.zeros(2, 2, 4), torch.zeros(4, dtype=torch.long)), ValueError,
-     "target shape"),
-])
-def test_lesion_objectives_bad_arguments_name_them(call, error, message):
-    with pytest.raises(error, match=message):
-        call()
 
 
 def test_history_best_needs_a_column_name():
@@ -1135,10 +1173,110 @@ def test_command_line_trains_and_writes_checkpoint_and_plot(tmp_path, capsys):
 
 def test_command_line_trains_on_brain_lesions(tmp_path, capsys):
     status = main(["--dataset", "brain-lesions", "--epochs", "1", "--size", "32", "--n-train",
-                   "8", "--n-val", "4", "--batch-size", "4", "--base-channels", "4", "--depth",
+                   "8", "--n-val", "10", "--batch-size", "4", "--base-channels", "4", "--depth",
                    "2", "--device", "cpu", "--quiet", "--out", str(tmp_path)])
     assert status == 0 and (tmp_path / "history.png").is_file()
-    assert "best validation Dice" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    # 1 of these 10 validation images has no lesion: left out of the Dice, counted apart.
+    assert ("data: brain-lesions 32x32, made in " in out and "8 training images (lesion-rich: "
+            "none without lesion; " in out and "10 validation images (9 with a lesion, 1 "
+            "without)" in out)
+    assert "false alarms" in out.splitlines()[2]
+    assert ("Dice = mean over the 9 validation images with a lesion of 2|P∩G| / (|P|+|G|)"
+            in out and "the 1 lesion-free images are left out of it" in out)
+    assert load_checkpoint(tmp_path / "checkpoint.pt")["history"].metric_names() == [
+        "dice", "false_alarm"]
+
+
+def hand_made_validation():
+    """Five 1x4 images, their targets, and predictions given as logits (see Given)."""
+    target = torch.tensor([[0, 1, 1, 0], [0, 0, 0, 0], [0, 0, 0, 0], [1, 1, 1, 1],
+                           [1, 0, 0, 0]])[:, None]
+    guess = torch.tensor([[0, 1, 0, 0], [0, 0, 0, 0], [0, 0, 0, 1], [1, 1, 1, 1],
+                          [0, 0, 0, 0]])[:, None]
+    logits = F.one_hot(guess, 2).movedim(-1, 1).float()
+    return TensorDataset(logits, target)
+
+
+def test_lesion_dice_and_false_alarm_per_image():
+    logits, target = hand_made_validation().tensors
+    torch.testing.assert_close(lesion_dice(logits, target),
+                               torch.tensor([2 / 3, math.nan, math.nan, 1.0, 0.0]),
+                               equal_nan=True)
+    torch.testing.assert_close(false_alarm(logits, target),
+                               torch.tensor([math.nan, 0.0, 1.0, math.nan, math.nan]),
+                               equal_nan=True)
+
+
+def test_the_validation_dice_is_the_mean_over_the_images_that_have_a_lesion():
+    # Batches of 2: (lesion, empty), (empty, lesion), (lesion). Lesion images score 2/3, 1
+    # and 0; an average of batch means would give (2/3 * 2 + 1 * 2 + 0) / 5 = 0.667.
+    val = hand_made_validation()
+    history = quiet_fit(Given(), DiceCELoss(include_background=False), val, val,
+                        batch_size=2, metrics={"dice": lesion_dice, "false_alarm": false_alarm})
+    assert history[0]["dice"] == pytest.approx((2 / 3 + 1 + 0) / 3)
+    assert history[0]["false_alarm"] == pytest.approx(1 / 2)  # 1 of the 2 lesion-free images
+    assert _baselines(val) == (0.0, 1.0)  # no lesion anywhere; perfect
+
+
+def test_command_line_defaults_are_the_recipe():
+    args = parser().parse_args([])
+    assert (args.dataset, args.loss, args.batch_dice, args.schedule, args.train_lesions,
+            args.amp) == ("brain-lesions", "dice-ce", False, "onecycle", "rich", "auto")
+    loss = _loss(args)
+    assert isinstance(loss, DiceCELoss)
+    assert loss.options["batch"] is False and loss.options["include_background"] is False
+    small = parser().parse_args(["--size", "32", "--n-train", "6", "--n-val", "10"])
+    train, val = _datasets(small)
+    assert bool(((train.tensors[1] == 1).flatten(1).sum(1) > 0).all())  # lesions everywhere
+    default = _datasets(parser().parse_args(["--size", "32", "--n-train", "6", "--n-val", "10",
+                                             "--train-lesions", "default"]))[0]
+    rich_share, default_share = ((d.tensors[1] == 1).float().mean() for d in (train, default))
+    assert rich_share > 1.4 * default_share  # 1.9% against 1.2% of the pixels
+    expected = brain_lesions(10, size=32, dim=2, seed=1_000_003)  # the dataset's defaults
+    assert all(torch.equal(val[i][1], expected[i][1]) for i in range(10))
+
+
+def test_command_line_help_shows_every_default(capsys, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "200")  # no line breaks inside a hyphenated default
+    with pytest.raises(SystemExit) as stopped:
+        main(["--help"])
+    assert stopped.value.code == 0
+    text = " ".join(capsys.readouterr().out.split())  # undo the line wrapping
+    shown = 0
+    for action in parser()._actions:
+        if action.option_strings and action.dest != "help":
+            assert f"(default: {action.default})" in text, action.dest
+            shown += 1
+    assert shown > 20 and "(default: dice-ce)" in text and "(default: rich)" in text
+
+
+def test_command_line_prints_device_data_epochs_and_what_the_dice_means(tmp_path, capsys):
+    out = tmp_path / "run"
+    assert main([*TOY[:2], "--epochs", "3", *TOY[4:], "--out", str(out)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith("device: cpu (") and lines[0].endswith("threads), float32")
+    share = (toy_squares(8, 16, seed=0).tensors[1] == 1).float().mean()
+    assert lines[1].startswith("data: toy 16x16, made in ") and lines[1].endswith(
+        f"8 training images (toy squares; lesion {share:.1%} of pixels), 4 validation images "
+        "(4 with a lesion, 0 without)")
+    assert lines[2].split() == ["epoch", "train", "loss", "val", "loss", "Dice", "seconds"]
+    history = load_checkpoint(out / "checkpoint.pt")["history"]
+    for line, record in zip(lines[3:6], history.records):
+        assert line.split()[0] == str(record["epoch"])
+        assert float(line.split()[3]) == pytest.approx(record["dice"], abs=5e-4)
+        assert float(line.split()[4]) == pytest.approx(record["seconds"], abs=0.05)
+    assert lines[6].startswith("3 epochs in ") and " s per epoch" in lines[6]
+    best = history.best("dice")
+    assert lines[7] == (f"best validation Dice {best['dice']:.3f} at epoch {best['epoch']} of "
+                        f"3, saved in {out / 'checkpoint-best.pt'} (last epoch: checkpoint.pt; "
+                        "curves: history.png)")
+    assert load_checkpoint(out / "checkpoint-best.pt")["epoch"] == best["epoch"]
+    assert lines[8] == ("Dice = mean over the 4 validation images with a lesion of "
+                        "2|P∩G| / (|P|+|G|), P the predicted and G the true lesion pixels: "
+                        "predicting no lesion anywhere scores 0.000, a perfect segmentation "
+                        "1.000")
+    assert len(lines) == 9
 
 
 def test_command_line_lists_the_valid_choices(capsys):

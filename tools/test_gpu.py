@@ -6,7 +6,8 @@ It runs, in order, and prints a summary with the seconds each step took:
    (tests/test_gpu.py), the max-pool tie-breaking gradient on CUDA, U-Net output parity, an
    AMP ``fit`` with a GradScaler then a resume, and every test parametrized over CUDA;
 2. a 1-process ``torchrun`` smoke run of ``python -m mednotes.train`` on CUDA (NCCL);
-3. the convolution and pooling benchmarks in quick mode, on CUDA.
+3. the convolution, pooling and network (U-Net against MONAI) benchmarks in quick mode, on
+   CUDA.
 
 It needs a Python whose torch sees a GPU, with pytest and the test references (scipy, kornia,
 nbformat); the book's own tools (nbval, Jupyter Book) are not needed, so it also runs with a
@@ -39,6 +40,7 @@ STEPS = [
                                 "--quick"], 90),
     ("pooling benchmark (quick)", [sys.executable, "benchmarks/pooling.py", "--device",
                                    "cuda", "--quick"], 60),
+    ("nets benchmark (quick)", [sys.executable, "benchmarks/nets.py", "--quick"], 150),
 ]
 
 

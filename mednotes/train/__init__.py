@@ -1,8 +1,11 @@
 """Training: the fit loop, its history, safe checkpoints, and torchrun/DDP scaling.
 
 - :func:`fit` trains a model in place and returns a :class:`History`; progress bars, mixed
-  precision on GPUs, per-epoch checkpoints with resume, and DistributedDataParallel under
-  ``torchrun`` all come with it.
+  precision on GPUs, per-epoch checkpoints with resume (and a ``-best`` one, chosen by the
+  validation column ``best``), and DistributedDataParallel under ``torchrun`` all come with
+  it. A metric returns the batch's mean, or one value per sample with NaN where it is
+  undefined (the Dice of an image without lesion): fit averages those over the whole
+  validation set.
 - :class:`History` holds one record per epoch, plots itself and round-trips through plain
   dicts.
 - :func:`save_checkpoint` / :func:`load_checkpoint` write atomically, never replace a file

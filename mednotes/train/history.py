@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import math
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 #: Keys every record has (``val_loss`` only when there was validation data).
 CORE_KEYS = ("epoch", "train_loss", "val_loss", "seconds", "lr")
@@ -109,7 +110,7 @@ class History:
         return {"records": [dict(record) for record in self.records]}
 
     @classmethod
-    def from_dict(cls, state: dict[str, Any]) -> "History":
+    def from_dict(cls, state: dict[str, Any]) -> History:
         """Rebuild a History from :meth:`to_dict`'s output."""
         if not isinstance(state, dict) or "records" not in state:
             raise ValueError("state must be a dict with a 'records' list, as made by to_dict()")
@@ -129,6 +130,8 @@ class History:
     def plot(self, title: str | None = None):
         """Loss curves (train and validation) and, beside them, the validation metrics.
 
+        The x axis counts epochs with whole-number ticks.
+
         Returns:
             the matplotlib figure: one panel for losses, one more when there are metrics.
 
@@ -141,6 +144,7 @@ class History:
             >>> import matplotlib.pyplot as plt; plt.close(fig)
         """
         import matplotlib.pyplot as plt
+        from matplotlib.ticker import MaxNLocator
 
         if not self.records:
             raise ValueError("the history is empty: train for at least one epoch before plotting")
@@ -160,7 +164,8 @@ class History:
             metric_ax.set(xlabel="epoch", ylabel="metric on validation data", title="Metrics")
         for ax in axes.flat:
             ax.grid(alpha=0.3)
-            ax.xaxis.get_major_locator().set_params(integer=True)
+            # Epochs are whole numbers: integer ticks, even for a run of one epoch.
+            ax.xaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))
             if ax.get_legend_handles_labels()[0]:
                 ax.legend(frameon=False)
         if title:
@@ -169,7 +174,7 @@ class History:
         return fig
 
 
-def _fmt(value: float | int) -> str:
+def _fmt(value: float) -> str:
     if isinstance(value, int):
         return str(value)
     if value != 0 and (abs(value) < 1e-2 or abs(value) >= 1e5):

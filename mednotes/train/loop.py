@@ -64,7 +64,7 @@ def fit(model: nn.Module, loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.
         num_workers: int = 0, seed: int = 0, deterministic: bool = False,
         checkpoint: str | os.PathLike | None = None, resume: bool = False,
         overwrite: bool = False, progress: bool = True,
-        val_batch_size: int | None = None) -> History:
+        val_batch_size: int | None = None, best: str = "val_loss") -> History:
     """Train ``model`` in place on ``train_data``, validating after every epoch.
 
     Each epoch shuffles the training data, takes one optimizer step per batch, then validates.
@@ -81,8 +81,15 @@ def fit(model: nn.Module, loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.
         epochs: total number of epochs (with ``resume=True``, up to this number).
         lr: learning rate, > 0 (the peak rate when ``schedule`` varies it).
         batch_size: samples per step *per process* (N processes: ``N * batch_size``).
-        metrics: name -> ``metric(logits, target)`` returning a scalar, computed on
-            ``val_data`` and averaged over its samples (and processes).
+        metrics: name -> ``metric(logits, target)``, computed on ``val_data`` after every
+            epoch. It returns either the batch's mean, a scalar (tensor or float), which fit
+            weights by the batch size; or one value per sample, a tensor of shape ``(N,)``
+            (or ``(N, C)``, each row first averaged over its non-NaN values, like
+            :func:`mednotes.metrics.mean_score`), where NaN means "undefined for this
+            sample" (e.g. the Dice of an image with an empty ground truth): fit then takes
+            the mean over all the defined values of the whole validation set (and all
+            processes), NaN when none is defined. A batch of one reads a 1-element tensor as
+            per sample.
         device: ``"cpu"``, ``"cuda"``, ... or a torch.device; None: :func:`mednotes.device`.
         amp: ``"auto"``, True or False: mixed precision, on for CUDA under ``"auto"``. True
             means float16 with a GradScaler on CUDA, bfloat16 autocast on CPU.
@@ -96,12 +103,18 @@ def fit(model: nn.Module, loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.
         deterministic: deterministic kernels during the run (slower on CUDA; see
             :func:`mednotes.seed_everything`); the global settings are restored afterwards.
         checkpoint: file saved atomically after every epoch, with everything needed to resume;
-            with ``val_data`` the lowest-val_loss epoch also goes to ``<stem>-best<suffix>``.
+            with ``val_data`` the best epoch by ``best`` also goes to ``<stem>-best<suffix>``.
         resume: continue from ``checkpoint`` when it exists, else start afresh.
         overwrite: replace an existing ``checkpoint`` (and its ``-best`` file). Without
             ``resume`` or ``overwrite``, fit refuses to start when either exists.
         progress: a tqdm bar per epoch (rank 0 only); False prints nothing.
         val_batch_size: batch size for validation (default: ``batch_size``).
+        best: the validation column that picks the best epoch for the ``-best`` checkpoint:
+            ``"val_loss"`` (lowest wins) or a name in ``metrics`` (highest wins, unless the
+            name contains ``"loss"``), the rule of :meth:`History.best`, so
+            ``history.best(best)`` names the epoch in the file. Ties go to the earliest
+            epoch and NaN never wins; while every epoch so far is NaN the file holds the
+            latest one.
 
     Returns:
         the :class:`History` of all epochs (a resumed run's earlier ones included).
@@ -122,13 +135,23 @@ def fit(model: nn.Module, loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.
         ...               metrics={"mae": lambda p, t: (p - t).abs().mean()})
         >>> history[-1]["val_loss"] < 0.01, len(history)
         (True, 20)
+
+        A per-sample metric: NaN where it is undefined, left out of the mean.
+
+        >>> y = torch.tensor([[1.0], [2.0], [0.0], [4.0]])
+        >>> relative = lambda p, t: ((p - t).abs() / t).where(t != 0, torch.nan).flatten()
+        >>> history = fit(nn.Linear(1, 1), nn.MSELoss(), TensorDataset(y, y),
+        ...               TensorDataset(y, y), epochs=1, lr=0.1, batch_size=2,
+        ...               device="cpu", progress=False, metrics={"rel": relative})
+        >>> math.isfinite(history[-1]["rel"])     # 3 of the 4 samples define it
+        True
     """
     plan = _check_arguments(
         model, loss_fn, train_data, val_data, epochs=epochs, lr=lr, batch_size=batch_size,
         metrics=metrics, device=device, amp=amp, optimizer=optimizer,
         weight_decay=weight_decay, schedule=schedule, num_workers=num_workers, seed=seed,
         deterministic=deterministic, checkpoint=checkpoint, resume=resume,
-        overwrite=overwrite, progress=progress, val_batch_size=val_batch_size)
+        overwrite=overwrite, progress=progress, val_batch_size=val_batch_size, best=best)
     saved = _claim_checkpoint(plan, with_best=val_data is not None)
     context = distributed.setup(plan.device)
     try:
@@ -160,6 +183,7 @@ class _Plan:
     resume: bool
     overwrite: bool
     progress: bool
+    best: str  # the column that picks the -best checkpoint
 
 
 def _fit(model, loss_fn, train_data, val_data, plan: _Plan, saved: dict[str, Any] | None,
@@ -182,7 +206,7 @@ def _fit(model, loss_fn, train_data, val_data, plan: _Plan, saved: dict[str, Any
         record = _run_epoch(epoch, step, loaders, model, loss_fn, plan, context)
         history.append(record)
         if plan.checkpoint is not None and context.is_main:
-            _save(plan.checkpoint, model, opt, scaler, epoch, history)
+            _save(plan.checkpoint, model, opt, scaler, epoch, history, plan.best)
     if context.distributed:
         torch.distributed.barrier()  # nobody reads the checkpoint before rank 0 has written it
     model.eval()
@@ -254,16 +278,24 @@ def _run_epoch(epoch: int, step: _Step, loaders: _Loaders, model, loss_fn, plan:
     return record
 
 
-def _save(path: Path, model, opt, scaler, epoch: int, history: History) -> None:
-    """The epoch's checkpoint, and the best one when this epoch has the lowest val_loss.
+def _save(path: Path, model, opt, scaler, epoch: int, history: History, best: str) -> None:
+    """The epoch's checkpoint, and the best one when this epoch is the best by ``best``.
 
     fit checked before training that these files are its own to replace. Both files hold the
     same state, so it is serialized (and proven to load back) once.
     """
     data = _serialize(_state(model, opt, epoch, history, {"scaler": scaler.state_dict()}))
     _write_atomically(path, data)
-    if "val_loss" in history[-1] and history.best("val_loss")["epoch"] == epoch:
+    if "val_loss" in history[-1] and _best_epoch(history, best) == epoch:
         _write_atomically(_best_path(path), data)
+
+
+def _best_epoch(history: History, best: str) -> int:
+    """The best epoch by column ``best``; the latest one while the column is all NaN."""
+    values = history[best]
+    if all(math.isnan(v) for v in values):
+        return history[-1]["epoch"]
+    return history.best(best)["epoch"]
 
 
 def _best_path(path: Path) -> Path:
@@ -351,22 +383,48 @@ def _evaluate(model, loss_fn, loader, metrics, device, use_amp, amp_dtype,
     collective call until the final sum.
     """
     model.eval()
-    totals = torch.zeros(len(metrics) + 2, device=device)  # loss, metrics..., samples
+    # (sum, count) for the loss and for each metric: sums of per-sample values, or of batch
+    # means times batch sizes, and how many samples they cover (NaN samples not counted).
+    totals = torch.zeros(len(metrics) + 1, 2, device=device)
     for i, batch in enumerate(loader):
         inputs, target = _to_device(batch, device)
         with torch.autocast(device.type, dtype=amp_dtype, enabled=use_amp):
             logits = model(inputs)
         logits = logits.float()
         n = len(inputs)
-        values = [_check_scalar(_loss(loss_fn, logits, target, check=i == 0), "loss_fn")]
+        loss = _check_scalar(_loss(loss_fn, logits, target, check=i == 0), "loss_fn")
+        sums = [torch.stack([loss.detach().float() * n, torch.tensor(float(n), device=device)])]
         for name, metric in metrics.items():
-            values.append(_check_scalar(
-                torch.as_tensor(metric(logits, target), device=device), f"metrics[{name!r}]"))
-        totals[:-1] += torch.stack([v.detach().float() for v in values]) * n
-        totals[-1] += n
+            sums.append(_metric_sum(metric(logits, target), n, f"metrics[{name!r}]", device))
+        totals += torch.stack(sums)
     distributed.all_reduce_sum(totals, context)
-    means = (totals[:-1] / totals[-1]).tolist()
+    means = [s / c if c > 0 else math.nan for s, c in totals.tolist()]
     return dict(zip(["val_loss", *metrics], means))
+
+
+def _metric_sum(value, n: int, name: str, device: torch.device) -> torch.Tensor:
+    """``(sum, count)`` of one batch's metric: a batch mean counts ``n`` times; per-sample
+    values (shape ``(n,)`` or ``(n, C)``) count once each, NaN ones not at all."""
+    what = (f"{name} must return a scalar tensor or float (the batch mean), or a tensor of "
+            "one value per sample")
+    try:
+        tensor = None if isinstance(value, (bool, str)) else torch.as_tensor(value)
+    except (TypeError, ValueError, RuntimeError):
+        tensor = None
+    if tensor is None:
+        raise TypeError(f"{what}, got {describe(value)}")
+    if tensor.is_complex():
+        raise TypeError(f"{what}, real numbers; got dtype {tensor.dtype}")
+    value = tensor.detach().to(device, torch.float32)
+    if value.dim() in (1, 2) and value.shape[0] == n:
+        per_sample = value.nanmean(1) if value.dim() == 2 else value
+        defined = ~per_sample.isnan()
+        return torch.stack([per_sample.where(defined, 0.0).sum(), defined.sum().float()])
+    if value.numel() != 1:
+        raise ValueError(f"{name} must return a scalar (the batch mean) or one value per "
+                         f"sample, shape ({n},) or ({n}, C) for this batch of {n}; got shape "
+                         f"{tuple(value.shape)}")
+    return torch.stack([value.reshape(()) * n, torch.tensor(float(n), device=device)])
 
 
 def _to_device(batch, device: torch.device):
@@ -479,7 +537,7 @@ def _check_writable(folder: Path, name: str) -> None:
 def _check_arguments(model, loss_fn, train_data, val_data, *, epochs, lr, batch_size, metrics,
                      device, amp, optimizer, weight_decay, schedule, num_workers, seed,
                      deterministic, checkpoint, resume, overwrite, progress,
-                     val_batch_size) -> _Plan:
+                     val_batch_size, best) -> _Plan:
     """Every argument of fit, checked before any work; the settings as a :class:`_Plan`."""
     if not isinstance(model, nn.Module):
         raise TypeError(f"model must be a torch.nn.Module, got {describe(model)}")
@@ -513,12 +571,18 @@ def _check_arguments(model, loss_fn, train_data, val_data, *, epochs, lr, batch_
     batch_size = check_positive_int("batch_size", batch_size)
     if val_batch_size is not None:
         val_batch_size = check_positive_int("val_batch_size", val_batch_size)
+    metrics = _check_metrics(metrics, val_data)
+    if not isinstance(best, str):
+        raise TypeError(f"best must be a column name (str), got {describe(best)}")
+    if best not in ("val_loss", *metrics):
+        raise ValueError(f"best must be 'val_loss' or one of the metrics "
+                         f"{tuple(metrics)}, got {best!r}")
     return _Plan(
         epochs=check_positive_int("epochs", epochs),
         lr=check_number("lr", lr, 0, open_low=True),
         batch_size=batch_size,
         val_batch_size=val_batch_size or batch_size,
-        metrics=_check_metrics(metrics, val_data),
+        metrics=metrics,
         device=device, use_amp=use_amp, amp_dtype=amp_dtype,
         optimizer=check_choice("optimizer", optimizer, OPTIMIZERS),
         weight_decay=check_number("weight_decay", weight_decay, 0),
@@ -528,6 +592,7 @@ def _check_arguments(model, loss_fn, train_data, val_data, *, epochs, lr, batch_
         deterministic=check_bool("deterministic", deterministic),
         checkpoint=checkpoint, resume=resume, overwrite=overwrite,
         progress=check_bool("progress", progress),
+        best=best,
     )
 
 
