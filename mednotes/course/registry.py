@@ -15,7 +15,7 @@ from mednotes.course.compare import Check
 
 #: The modules holding the checks, one per chapter, in the book's order.
 CHAPTERS = ("checks_first_look", "checks_convolution", "checks_layers", "checks_pooling",
-            "checks_losses")
+            "checks_unet", "checks_losses", "checks_resnets")
 
 
 class _Checks(Mapping):
@@ -66,7 +66,7 @@ def lookup(name: str) -> Check:
         >>> lookup("windw")
         Traceback (most recent call last):
         ...
-        ValueError: unknown check 'windw'; did you mean 'window'? (mednotes.course.CHECKS lists all 34)
+        ValueError: unknown check 'windw'; did you mean 'window'? (mednotes.course.CHECKS lists all 48)
     """
     if not isinstance(name, str):
         raise TypeError(f"name must be the check's name as a str, such as 'window'; "

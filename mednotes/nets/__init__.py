@@ -1,6 +1,6 @@
 """Networks for the book, built from plain ``torch.nn`` layers.
 
-Explained in: U-Net and skip connections.
+Explained in: What a CNN sees: encoders, decoders and U-Net.
 
 Example:
     >>> import torch

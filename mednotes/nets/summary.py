@@ -21,7 +21,7 @@ What counts as a multiply-add:
 
 The MACs are those of the whole batch given in ``input_size``; divide by N for one image.
 
-Explained in: U-Net and skip connections.
+Explained in: What a CNN sees: encoders, decoders and U-Net.
 
 Tested against: ``sum(p.numel() for p in model.parameters())`` for the parameters, and
 ``torch.utils.flop_counter.FlopCounterMode`` (half its FLOPs) for the MACs, per layer and in
@@ -63,7 +63,7 @@ def count_parameters(model: nn.Module, trainable_only: bool = False) -> int:
     Returns:
         An int.
 
-    Explained in: U-Net and skip connections.
+    Explained in: What a CNN sees: encoders, decoders and U-Net.
 
     Example:
         >>> count_parameters(nn.Linear(3, 2))  # 3 * 2 weights and 2 biases
@@ -216,7 +216,7 @@ def summary(model: nn.Module, input_size: tuple[int, ...], *, device: object = N
             shape ``(N, C, *spatial)`` of positive ints. Errors of the model's own forward
             (the wrong channel count, say) come through unchanged.
 
-    Explained in: U-Net and skip connections.
+    Explained in: What a CNN sees: encoders, decoders and U-Net.
 
     Example:
         >>> net = nn.Sequential(nn.Conv2d(1, 4, 3, padding=1), nn.ReLU(), nn.Flatten(),

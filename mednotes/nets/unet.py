@@ -20,7 +20,7 @@ Two paddings:
 :meth:`UNet.output_size` does the size arithmetic without running the network, and
 :meth:`UNet.valid_input_sizes` lists the input sizes that fit near a given one.
 
-Explained in: U-Net and skip connections.
+Explained in: What a CNN sees: encoders, decoders and U-Net.
 
 Tested against: a hand count of the parameters of :meth:`UNet.original` (31,030,658, the
 paper's network), the paper's 572 -> 388 sizes, a functional re-implementation with explicit
@@ -179,7 +179,7 @@ class UNet(nn.Module):
             dimensions or channels, or a spatial size that does not fit; the message
             suggests the nearest sizes that do.
 
-    Explained in: U-Net and skip connections.
+    Explained in: What a CNN sees: encoders, decoders and U-Net.
 
     Example:
         >>> net = UNet(1, 2, dim=2, base_channels=4, depth=2)

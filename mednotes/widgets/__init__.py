@@ -10,10 +10,12 @@ player for static twins) and, in :mod:`mednotes.viz`, the house style of every f
 
 from mednotes.widgets.activations import activation_animation, activation_explorer
 from mednotes.widgets.downsampling import downsampling_animation, downsampling_explorer
+from mednotes.widgets.gradients import gradient_profile_animation, gradient_profile_explorer
 from mednotes.widgets.normalization import batch_size_animation, batch_size_explorer
 from mednotes.widgets.overlap import overlap_animation, overlap_explorer
 from mednotes.widgets.player import animation_html
 from mednotes.widgets.sliding import correlation_animation, correlation_explorer
+from mednotes.widgets.unet_features import unet_feature_animation, unet_feature_explorer
 from mednotes.widgets.windowing import window_animation, window_explorer
 
 __all__ = [
@@ -26,8 +28,12 @@ __all__ = [
     "correlation_explorer",
     "downsampling_animation",
     "downsampling_explorer",
+    "gradient_profile_animation",
+    "gradient_profile_explorer",
     "overlap_animation",
     "overlap_explorer",
+    "unet_feature_animation",
+    "unet_feature_explorer",
     "window_animation",
     "window_explorer",
 ]
