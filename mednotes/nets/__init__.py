@@ -9,11 +9,13 @@ Example:
     torch.Size([1, 2, 8, 8])
 """
 
-from mednotes.nets.unet import DoubleConv, UNet
 from mednotes.nets.plain import PlainNet, TwoConvBlock, weight_layers
 from mednotes.nets.resnet import BasicBlock, Bottleneck, ResNet, resnet18, resnet34, resnet50
 from mednotes.nets.summary import LayerRow, Summary, count_parameters, summary
+from mednotes.nets.unet import DoubleConv, UNet
 
-__all__ = ["DoubleConv", "UNet", "BasicBlock", "Bottleneck", "PlainNet", "ResNet",
-           "TwoConvBlock", "resnet18", "resnet34", "resnet50", "weight_layers",
-           "LayerRow", "Summary", "count_parameters", "summary"]
+__all__ = [
+    "BasicBlock", "Bottleneck", "DoubleConv", "LayerRow", "PlainNet", "ResNet", "Summary",
+    "TwoConvBlock", "UNet", "count_parameters", "resnet18", "resnet34", "resnet50", "summary",
+    "weight_layers",
+]

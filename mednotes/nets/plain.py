@@ -16,31 +16,22 @@ with ``torch.nn.functional`` (``relu(F(x) + shortcut(x))`` with the shortcut,
 
 from __future__ import annotations
 
-import math
-
 import torch
 from torch import nn
 
-from mednotes._checks import check_bool, check_choice, check_input, check_int, check_positive_int
+from mednotes._checks import (
+    check_bool,
+    check_choice,
+    check_input,
+    check_int,
+    check_positive_int,
+)
 from mednotes.layers.block import NORMS
+from mednotes.nets.unet import _norm  # batch, group, instance, layer or None, as the U-Net
 
 __all__ = ["PlainNet", "TwoConvBlock", "weight_layers"]
 
 _CONV = {2: nn.Conv2d, 3: nn.Conv3d}
-
-
-def _norm(kind: str | None, channels: int, dim: int) -> nn.Module:
-    """The norm after a convolution: batch, group (8 groups where they divide), instance,
-    layer (one group), or the identity."""
-    if kind == "batch":
-        return (nn.BatchNorm2d, nn.BatchNorm3d)[dim - 2](channels)
-    if kind == "group":
-        return nn.GroupNorm(math.gcd(8, channels), channels)
-    if kind == "instance":
-        return (nn.InstanceNorm2d, nn.InstanceNorm3d)[dim - 2](channels, affine=True)
-    if kind == "layer":
-        return nn.GroupNorm(1, channels)
-    return nn.Identity()
 
 
 class TwoConvBlock(nn.Module):
