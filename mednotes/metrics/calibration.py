@@ -83,10 +83,13 @@ def calibration_bins(probs: torch.Tensor, target: torch.Tensor, n_bins: int = 15
     confidence, correct = confidence.flatten(), (prediction == label).flatten().double()
     edges = torch.linspace(0, 1, n_bins + 1, dtype=torch.float64, device=p.device)
     bin_of = torch.bucketize(confidence, edges[1:-1])
-    # one pass per bin: deterministic on every device, unlike a scatter-add
-    stats = torch.stack([torch.stack([(bin_of == b).sum().double(),
-                                      confidence[bin_of == b].sum(),
-                                      correct[bin_of == b].sum()]) for b in range(n_bins)])
+    if p.device.type == "cpu":  # bincount sums in order on the CPU: deterministic, one pass
+        stats = torch.stack([torch.bincount(bin_of, weights=w, minlength=n_bins).double()
+                             for w in (None, confidence, correct)], 1)
+    else:  # one pass per bin: deterministic on every device, unlike a scatter-add
+        stats = torch.stack([torch.stack([(bin_of == b).sum().double(),
+                                          confidence[bin_of == b].sum(),
+                                          correct[bin_of == b].sum()]) for b in range(n_bins)])
     count = stats[:, 0]
     mean = stats[:, 1:] / count[:, None]
     return CalibrationBins(mean[:, 0], mean[:, 1], count.long(), edges)
