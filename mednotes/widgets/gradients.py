@@ -8,7 +8,7 @@ linear head (layer ``depth``), on a log scale. A flat profile means every layer 
 the same size; a profile that spans orders of magnitude means that one learning rate is too
 large for some layers and too small for others.
 
-Every profile is computed once, when the explorer is built (:func:`gradient_profiles`), so
+Every profile is computed once, when the explorer is built (:func:`~mednotes.widgets.gradients.gradient_profiles`), so
 moving a control only redraws.
 
 Explained in: Residual networks.
@@ -145,7 +145,7 @@ def gradient_profiles(images: torch.Tensor | None = None, labels: torch.Tensor |
     weights in every layer they share (see :class:`~mednotes.nets.PlainNet`).
 
     Args:
-        images, labels: the batch (default: :func:`default_batch`, 32 histology patches of
+        images, labels: the batch (default: ``default_batch()``, 32 histology patches of
             16×16 pixels).
         depths: depths ``6n + 2`` to build.
         norms: any of ``"batch"`` and ``None``.
@@ -287,7 +287,7 @@ def gradient_profile_explorer(profiles: dict | None = None, *, depth: int = 56,
     profile is in light grey, so the scale stays fixed while you move the controls.
 
     Args:
-        profiles: from :func:`gradient_profiles` (default: computed on 32 histology patches
+        profiles: from :func:`~mednotes.widgets.gradients.gradient_profiles` (default: computed on 32 histology patches
             of 16×16 pixels, depths 8, 20 and 56, with batch norm and without a norm).
         depth: the depth shown first.
         residual: whether the shortcuts are on at first.
@@ -335,7 +335,7 @@ def gradient_profile_animation(profiles: dict | None = None, *, norm="batch",
     """The static twin of :func:`gradient_profile_explorer`: each depth, plain then residual.
 
     Args:
-        profiles: from :func:`gradient_profiles` (default: computed as for the explorer).
+        profiles: from :func:`~mednotes.widgets.gradients.gradient_profiles` (default: computed as for the explorer).
         norm: which norm's profiles to show, ``"batch"`` or None.
         interval_ms: milliseconds between frames.
         dpi: resolution of the frames.
