@@ -72,6 +72,8 @@ from torch import nn
 
 from mednotes.nets import UNet, count_parameters, summary
 
+from conv import _busy_before_run as _busy  # benchmarks/ is on sys.path when run as a script
+
 TIME_TOLERANCE = 1.05  # "no slower": time ratio at most this
 MEMORY_TOLERANCE = 1.02  # "no more memory": memory ratio at most this
 NETS = ("mednotes", "MONAI")
@@ -236,22 +238,6 @@ def bench_case(case: Case, rounds: int) -> dict[str, dict[str, float]]:
 
 
 # ------------------------------------------------------------------------------- printing
-
-def _busy(seconds: float = 1.0) -> float:
-    """Fraction of the CPUs other processes kept busy just now (Linux; nan elsewhere)."""
-    def snapshot() -> tuple[int, int]:
-        with open("/proc/stat") as stat:
-            values = [int(v) for v in stat.readline().split()[1:]]
-        return sum(values), values[3] + values[4]
-
-    try:
-        total0, idle0 = snapshot()
-        time.sleep(seconds)
-        total1, idle1 = snapshot()
-    except OSError:
-        return float("nan")
-    return 1.0 - (idle1 - idle0) / max(1, total1 - total0)
-
 
 def _mib(n: float) -> str:
     return "n/a" if math.isnan(n) else f"{n / 2**20:.1f}"

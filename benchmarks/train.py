@@ -52,7 +52,7 @@ from mednotes.losses import DiceCELoss
 from mednotes.metrics import dice_score
 from mednotes.nets import UNet
 from mednotes.train import fit
-from mednotes.train.__main__ import TRAIN_LESIONS, RandomPatches, lesion_dice
+from mednotes.train.__main__ import TRAIN_LESIONS, RandomPatches, _tensors, lesion_dice
 
 TARGET_DICE = 0.85
 README_DICE = 0.80  # what the README promises for python -m mednotes.train
@@ -111,9 +111,7 @@ def lesion_data(n: int, seed: int, **kwargs) -> TensorDataset:
     """brain_lesions items computed once into tensors, so epochs do not pay for generation."""
     from mednotes.data import brain_lesions
 
-    items = brain_lesions(n, size=SIZE, dim=2, seed=seed, **kwargs)
-    images, masks = zip(*(items[i] for i in range(len(items))))
-    return TensorDataset(torch.stack(images), torch.stack(masks))
+    return _tensors(brain_lesions(n, size=SIZE, dim=2, seed=seed, **kwargs))
 
 
 def lesion_brightening(n: int, seed: int, **kwargs) -> torch.Tensor:

@@ -8,8 +8,8 @@ linear head (layer ``depth``), on a log scale. A flat profile means every layer 
 the same size; a profile that spans orders of magnitude means that one learning rate is too
 large for some layers and too small for others.
 
-Every profile is computed once, when the explorer is built (:func:`~mednotes.widgets.gradients.gradient_profiles`), so
-moving a control only redraws.
+Every profile is computed once, when the explorer is built
+(:func:`~mednotes.widgets.gradients.gradient_profiles`), so moving a control only redraws.
 
 Explained in: Residual networks.
 
@@ -287,8 +287,8 @@ def gradient_profile_explorer(profiles: dict | None = None, *, depth: int = 56,
     profile is in light grey, so the scale stays fixed while you move the controls.
 
     Args:
-        profiles: from :func:`~mednotes.widgets.gradients.gradient_profiles` (default: computed on 32 histology patches
-            of 16×16 pixels, depths 8, 20 and 56, with batch norm and without a norm).
+        profiles: from :func:`~mednotes.widgets.gradients.gradient_profiles`
+            (default: computed on 32 histology patches of 16×16 pixels, depths 8, 20 and 56, with batch norm and without a norm).
         depth: the depth shown first.
         residual: whether the shortcuts are on at first.
 
@@ -335,7 +335,8 @@ def gradient_profile_animation(profiles: dict | None = None, *, norm="batch",
     """The static twin of :func:`gradient_profile_explorer`: each depth, plain then residual.
 
     Args:
-        profiles: from :func:`~mednotes.widgets.gradients.gradient_profiles` (default: computed as for the explorer).
+        profiles: from :func:`~mednotes.widgets.gradients.gradient_profiles`
+            (default: computed as for the explorer).
         norm: which norm's profiles to show, ``"batch"`` or None.
         interval_ms: milliseconds between frames.
         dpi: resolution of the frames.

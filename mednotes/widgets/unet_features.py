@@ -80,8 +80,8 @@ def unet_features(model: UNet, images: torch.Tensor) -> dict[str, torch.Tensor]:
         images: ``(N, C, *spatial)``, or one image ``(C, *spatial)``.
 
     Returns:
-        ``{level name: maps}`` in the order of :func:`~mednotes.widgets.unet_features.level_names`; maps are
-        ``(N, channels, *spatial of the level)``, or ``(channels, ...)`` for one image.
+        ``{level name: maps}`` in the order of :func:`~mednotes.widgets.unet_features.level_names`;
+        maps are ``(N, channels, *spatial of the level)``, or ``(channels, ...)`` for one image.
 
     Shape:
         ``images`` ``(N, in_channels, H, W)`` -> level ``i`` ``(N, base_channels * 2**i,
@@ -252,7 +252,8 @@ def unet_feature_explorer(model: UNet, image, *, level=0, channel: int = 0):
     Args:
         model: a 2D :class:`mednotes.nets.UNet` (trained, for maps worth looking at).
         image: ``(H, W)`` or ``(C, H, W)``, a size the network accepts.
-        level: the level shown first, a name from :func:`~mednotes.widgets.unet_features.level_names` or its index.
+        level: the level shown first, a name from :func:`~mednotes.widgets.unet_features.level_names`
+            or its index.
         channel: the channel shown first.
 
     Returns:
