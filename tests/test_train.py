@@ -1295,3 +1295,14 @@ def test_python_dash_m_runs_the_command_line():
     done = subprocess.run([sys.executable, "-m", "mednotes.train", "--help"], cwd=REPO,
                           capture_output=True, text=True, timeout=60)
     assert done.returncode == 0 and "--dataset {brain-lesions,toy}" in done.stdout
+
+
+def test_command_line_docstring_examples_run():
+    # pytest's --doctest-modules skips __main__.py, so its examples (lesion_dice, false_alarm,
+    # RandomPatches) are run here.
+    import doctest
+
+    import mednotes.train.__main__ as command_line
+
+    result = doctest.testmod(command_line, optionflags=doctest.ELLIPSIS)
+    assert result.attempted >= 10 and result.failed == 0, result
