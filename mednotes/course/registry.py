@@ -15,7 +15,8 @@ from mednotes.course.compare import Check
 
 #: The modules holding the checks, one per chapter, in the book's order.
 CHAPTERS = ("checks_first_look", "checks_convolution", "checks_layers", "checks_pooling",
-            "checks_unet", "checks_losses", "checks_resnets")
+            "checks_unet", "checks_losses", "checks_resnets", "checks_neuroradiology",
+            "checks_pathology", "checks_ophthalmology", "checks_trust")
 
 
 class _Checks(Mapping):
