@@ -29,6 +29,7 @@ from mednotes.data.images import (
 from mednotes.data.intensity import WINDOWS, window
 from mednotes.data.lesions import BrainLesions, brain_lesions
 from mednotes.data.medmnist_files import MedMNIST, medmnist
+from mednotes.data.shortcuts import lesion_slices, marked
 from mednotes.data.nuclei import HistologyPatches, histology_patches
 from mednotes.data.toy import toy_squares
 from mednotes.data.vessels import RetinalVessels, retinal_vessels
@@ -51,7 +52,9 @@ __all__ = [
     "fundus",
     "histology",
     "histology_patches",
+    "lesion_slices",
     "load",
+    "marked",
     "medmnist",
     "mr_slice",
     "retinal_vessels",

@@ -10,6 +10,7 @@ player for static twins) and, in :mod:`mednotes.viz`, the house style of every f
 
 from mednotes.widgets.activations import activation_animation, activation_explorer
 from mednotes.widgets.downsampling import downsampling_animation, downsampling_explorer
+from mednotes.widgets.gradcam import grad_cam_animation, grad_cam_explorer
 from mednotes.widgets.gradients import gradient_profile_animation, gradient_profile_explorer
 from mednotes.widgets.normalization import batch_size_animation, batch_size_explorer
 from mednotes.widgets.overlap import overlap_animation, overlap_explorer
@@ -28,6 +29,8 @@ __all__ = [
     "correlation_explorer",
     "downsampling_animation",
     "downsampling_explorer",
+    "grad_cam_animation",
+    "grad_cam_explorer",
     "gradient_profile_animation",
     "gradient_profile_explorer",
     "overlap_animation",
