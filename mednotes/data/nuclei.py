@@ -25,7 +25,7 @@ import numpy as np
 import torch
 from scipy import ndimage
 
-from mednotes._checks import check_bool, check_int, check_number
+from mednotes._checks import check_bool, check_int, check_number, describe
 from mednotes.data.images import histology
 from mednotes.data.synthetic import Blob, SeededDataset, item_rng
 
@@ -52,6 +52,31 @@ LOOKS: dict[str, NucleusLook] = {
 }
 
 
+#: The default stain variation: each stain's density scaled by U(0.7, 1.3), then shifted by
+#: U(-0.004, 0.004), independently for haematoxylin and eosin.
+STAIN_SCALE = ((0.7, 1.3), (0.7, 1.3))
+STAIN_SHIFT = ((-0.004, 0.004), (-0.004, 0.004))
+
+
+def _stain_ranges(name: str, value, positive: bool) -> tuple[tuple[float, float], ...]:
+    """``(low, high)`` for both stains, or ``((low_h, high_h), (low_e, high_e))``."""
+    def pair(label, item):
+        if isinstance(item, (str, bytes)) or not isinstance(item, (tuple, list)) \
+                or len(item) != 2:
+            raise TypeError(f"{name} must be a (low, high) pair, or one pair per stain "
+                            f"((low_h, high_h), (low_e, high_e)); got {describe(value)}")
+        low, high = (check_number(f"{label}[{i}]", v, 0.0 if positive else None,
+                                  open_low=positive) for i, v in enumerate(item))
+        if low > high:
+            raise ValueError(f"{label} must have low <= high, got {tuple(item)!r}")
+        return low, high
+
+    if isinstance(value, (tuple, list)) and len(value) == 2 \
+            and all(isinstance(v, (tuple, list)) for v in value):
+        return tuple(pair(f"{name}[{i}]", v) for i, v in enumerate(value))
+    return (pair(name, value),) * 2
+
+
 @functools.cache
 def _tissue_map() -> np.ndarray:
     """How much stain is on the real slide, blurred and scaled to [0, 1]: ``(512, 512)``."""
@@ -72,12 +97,18 @@ class HistologyPatches(SeededDataset):
     mask_classes = ("background", "nucleus")
 
     def __init__(self, n: int, size: int = 64, seed: int = 0, *, return_mask: bool = False,
-                 stain_variation: bool = True, noise: float = 0.01, transform=None):
+                 stain_variation: bool = True, noise: float = 0.01, transform=None,
+                 stain_scale=STAIN_SCALE, stain_shift=STAIN_SHIFT):
         super().__init__(n, seed, transform)
         self.size = check_int("size", size, 32, 512)
         self.noise = check_number("noise", noise, 0.0, 1.0)
         self.return_mask = check_bool("return_mask", return_mask)
         self.stain_variation = check_bool("stain_variation", stain_variation)
+        self.stain_scale = _stain_ranges("stain_scale", stain_scale, positive=True)
+        self.stain_shift = _stain_ranges("stain_shift", stain_shift, positive=False)
+        (h_low, h_high), (e_low, e_high) = self.stain_scale
+        scale_text = (f"{h_low:g}-{h_high:g}" if self.stain_scale[0] == self.stain_scale[1]
+                      else f"haematoxylin {h_low:g}-{h_high:g}, eosin {e_low:g}-{e_high:g}")
         self._tissue = _tissue_map()
         self.meta = {
             "source": "skimage.data.immunohistochemistry() (CMMI) for the tissue layout only",
@@ -87,7 +118,7 @@ class HistologyPatches(SeededDataset):
             "with skimage.color.hed2rgb: eosin follows the blurred stain density of a "
             "random crop of the real slide; nuclei are bent ellipses whose number, size, "
             "shape and darkness depend on the class (LOOKS); per-image stain scaling "
-            f"0.7-1.3; Gaussian noise sigma {self.noise}",
+            f"{scale_text}; Gaussian noise sigma {self.noise}",
             "labels": "image-level: class = index % 3 (balanced); nuclei mask with "
             "return_mask=True",
         }
@@ -138,8 +169,8 @@ class HistologyPatches(SeededDataset):
             mask[region] |= occupancy >= 0.5
             placed += 1
         if self.stain_variation:
-            scale = rng.uniform(0.7, 1.3, 2)
-            shift = rng.uniform(-0.004, 0.004, 2)
+            scale = rng.uniform(*zip(*self.stain_scale))   # (H, E): same draws as (0.7, 1.3, 2)
+            shift = rng.uniform(*zip(*self.stain_shift))
             haem, eosin = haem * scale[0] + shift[0], eosin * scale[1] + shift[1]
         hed = np.stack([np.maximum(haem, 0), np.maximum(eosin, 0), np.zeros_like(haem)], -1)
         image = hed2rgb(hed).astype(np.float32).transpose(2, 0, 1)
@@ -159,7 +190,8 @@ class HistologyPatches(SeededDataset):
 
 def histology_patches(n: int, size: int = 64, seed: int = 0, *, return_mask: bool = False,
                       stain_variation: bool = True, noise: float = 0.01,
-                      transform=None) -> HistologyPatches:
+                      transform=None, stain_scale=STAIN_SCALE,
+                      stain_shift=STAIN_SHIFT) -> HistologyPatches:
     """H&E-like patches labelled normal, hyperplastic (dense) or atypical (large, irregular).
 
     An image-level classification set: the label is in the nuclei, which differ by class in
@@ -176,6 +208,11 @@ def histology_patches(n: int, size: int = 64, seed: int = 0, *, return_mask: boo
         stain_variation: scale and shift the stain densities per image.
         noise: standard deviation of the added Gaussian noise.
         transform: ``transform(image, mask, generator)``; the nuclei mask moves along.
+        stain_scale: range ``(low, high)`` of the per-image factor of each stain's density,
+            or one range per stain, ``((low_h, high_h), (low_e, high_e))`` (haematoxylin,
+            eosin); with ``stain_variation``. Another range gives another "lab": train on
+            one, test on another.
+        stain_shift: range of the per-image shift of each stain's density, as ``stain_scale``.
 
     Shape:
         image ``(3, size, size)`` float32 RGB in [0, 1]; label ``()`` int64 index into
@@ -190,6 +227,10 @@ def histology_patches(n: int, size: int = 64, seed: int = 0, *, return_mask: boo
         (torch.Size([3, 32, 32]), 'atypical')
         >>> histology_patches(3, size=32, return_mask=True)[0][2].shape
         torch.Size([32, 32])
+        >>> darker = histology_patches(3, size=32, stain_scale=((1.5, 1.5), (0.7, 1.3)))
+        >>> bool(darker[0][0].mean() < ds[0][0].mean())     # more haematoxylin: darker
+        True
     """
     return HistologyPatches(n, size, seed, return_mask=return_mask,
-                            stain_variation=stain_variation, noise=noise, transform=transform)
+                            stain_variation=stain_variation, noise=noise, transform=transform,
+                            stain_scale=stain_scale, stain_shift=stain_shift)

@@ -16,6 +16,7 @@ from mednotes.widgets.normalization import batch_size_animation, batch_size_expl
 from mednotes.widgets.overlap import overlap_animation, overlap_explorer
 from mednotes.widgets.player import animation_html
 from mednotes.widgets.sliding import correlation_animation, correlation_explorer
+from mednotes.widgets.stain import stain_animation, stain_explorer
 from mednotes.widgets.unet_features import unet_feature_animation, unet_feature_explorer
 from mednotes.widgets.windowing import window_animation, window_explorer
 
@@ -35,6 +36,8 @@ __all__ = [
     "gradient_profile_explorer",
     "overlap_animation",
     "overlap_explorer",
+    "stain_animation",
+    "stain_explorer",
     "unet_feature_animation",
     "unet_feature_explorer",
     "window_animation",
