@@ -15,6 +15,7 @@ from mednotes.widgets.gradients import gradient_profile_animation, gradient_prof
 from mednotes.widgets.normalization import batch_size_animation, batch_size_explorer
 from mednotes.widgets.overlap import overlap_animation, overlap_explorer
 from mednotes.widgets.player import animation_html
+from mednotes.widgets.schedules import schedule_animation, schedule_explorer
 from mednotes.widgets.sliding import correlation_animation, correlation_explorer
 from mednotes.widgets.stain import stain_animation, stain_explorer
 from mednotes.widgets.unet_features import unet_feature_animation, unet_feature_explorer
@@ -36,6 +37,8 @@ __all__ = [
     "gradient_profile_explorer",
     "overlap_animation",
     "overlap_explorer",
+    "schedule_animation",
+    "schedule_explorer",
     "stain_animation",
     "stain_explorer",
     "unet_feature_animation",
