@@ -2,8 +2,10 @@
 
 Every registered check is run with its reference answer (which must pass), with that answer
 perturbed, with plausible mistakes and with an unfinished stub (which must all fail, each with
-a message); then every kind of answer that is not a number must fail with a sentence, never a
-traceback and never a pass.
+a message, a hint and the chapter to reread); then every kind of answer that is not a number
+must fail with a sentence, never a traceback and never a pass. Hints come in tiers, and no
+hint and no feedback gives a typed answer away. The plausible mistakes of the first four
+chapters are listed here; test_course_{unet,losses,resnets}.py list those of the others.
 """
 
 from __future__ import annotations
@@ -20,15 +22,24 @@ import pytest
 import torch
 import torch.nn.functional as F
 from conftest import DEVICES
+from notebooks import ROOT
 
 import mednotes.course
 from mednotes.conv import convolve, correlate
-from mednotes.course import CHECKS, Verdict, check, make_student_notebook, write_student_versions
+from mednotes.course import (
+    CHECKS,
+    CheckFailed,
+    Verdict,
+    check,
+    hint,
+    make_student_notebook,
+    write_student_versions,
+)
 from mednotes.course.__main__ import main
-from mednotes.course.compare import BadAnswer, Check, _to_array, judge
-from mednotes.course.registry import CHAPTERS
-from mednotes.course.student import strip_solutions
-from notebooks import ROOT
+from mednotes.course.checks import _SHOWN
+from mednotes.course.compare import NOT_ANSWERED, BadAnswer, Check, _to_array, judge, refined
+from mednotes.course.registry import CHAPTERS, PAGES, page
+from mednotes.course.student import assigned_names, strip_solutions
 
 EXERCISES = sorted((ROOT / "exercises").glob("*.ipynb"))
 COURSE = ROOT / "mednotes" / "course"
@@ -78,11 +89,15 @@ def test_perturbed_answer_fails(name, capsys):
     if spec.wants_function:
         def answer(*args):
             return perturbed(spec.reference(*args))
+    elif spec.at_least is not None:  # a score to reach: just below it fails
+        answer = spec.at_least - 0.01
     else:
         answer = perturbed(spec.reference())
     verdict, out = run(name, answer, capsys)
     assert not verdict and verdict.reason
-    assert out.startswith(f"❌ {name}: ") and f"Hint: {spec.hint}" in out
+    title, path = page(name)
+    assert out.startswith(f"❌ {name}: ") and f"Hint: {spec.hints[0]}" in out
+    assert f"Reread: [{title}](../{path})" in out
 
 
 @pytest.mark.parametrize("name", list(CHECKS))
@@ -95,6 +110,125 @@ def test_unfinished_stub_fails(name, capsys):
     assert f"❌ {name}: not implemented yet" in out
 
 
+@pytest.mark.parametrize("name", list(CHECKS))
+def test_a_value_left_at_its_stub_is_not_implemented_yet(name, capsys):
+    verdict, out = run(name, ..., capsys)  # the student version's `rf = ...  # your answer`
+    assert not verdict and verdict.reason == NOT_ANSWERED
+    assert f"❌ {name}: not implemented yet: replace the `...` with your answer." in out
+
+
+@pytest.mark.parametrize("name", list(CHECKS))
+def test_strict_raises_an_assertion_error_only_on_failure(name, capsys):
+    spec = CHECKS[name]
+    assert check(name, reference_answer(spec), strict=True)
+    with pytest.raises(AssertionError, match=f"{name} has not passed yet") as failure:
+        check(name, ..., strict=True)
+    assert isinstance(failure.value, CheckFailed)
+    assert failure.value._render_traceback_() == [f"CheckFailed: {failure.value}"]
+    assert capsys.readouterr().out.count("❌") == 1
+
+
+def test_quiet_prints_nothing_and_strict_and_quiet_take_only_bools(capsys):
+    assert not check("water_hu", 5, quiet=True) and check("water_hu", 0, quiet=True)
+    assert capsys.readouterr().out == ""
+    with pytest.raises(TypeError, match="strict must be True or False, got int 1"):
+        check("water_hu", 0, strict=1)
+    with pytest.raises(TypeError, match="quiet must be True or False"):
+        check("water_hu", 0, quiet="no")
+
+
+def test_the_verdict_carries_what_was_printed(capsys):
+    verdict = check("pool_size_vgg", 14)
+    assert capsys.readouterr().out == verdict.message + "\n"
+    assert verdict.hint == CHECKS["pool_size_vgg"].hints[0]
+    assert verdict.reread == "[Pooling, downsampling and aliasing](../book/principles/03_pooling.ipynb)"
+    assert 'More help: hint("pool_size_vgg") gives the next hint.' in verdict.message
+    assert check("pool_size_vgg", 7).message == "✅ pool_size_vgg: correct."
+
+
+# ------------------------------------------------------------------------ tiered hints
+
+
+#: The chapters whose checks have tiered hints, named cases and listed mistakes (Part II's
+#: practices may have single hints).
+PART_ONE_MODULES = ("checks_first_look", "checks_convolution", "checks_layers",
+                    "checks_pooling", "checks_unet", "checks_losses", "checks_resnets")
+PART_ONE = [name for name in CHECKS if CHECKS.chapter[name] in PART_ONE_MODULES]
+
+
+@pytest.mark.parametrize("name", PART_ONE)
+def test_part_one_hints_come_in_tiers(name):
+    hints = CHECKS[name].hints
+    assert len(hints) >= 2 and len(set(hints)) == len(hints), "the idea, then the formula"
+
+
+@pytest.mark.parametrize("name", list(CHECKS))
+def test_hint_gives_the_next_level_then_repeats_the_last(name, capsys):
+    hints = CHECKS[name].hints  # a single hint (allowed in Part II) is one level
+    _SHOWN.pop(name, None)
+    check(name, ...)                      # a failure shows level 1
+    assert f"Hint: {hints[0]}" in capsys.readouterr().out
+    for level in range(2, len(hints) + 1):
+        hint(name)
+        assert capsys.readouterr().out == (
+            f"Hint {level} of {len(hints)} for {name}: {hints[level - 1]}\n")
+    hint(name)
+    assert "(the last one)" in capsys.readouterr().out
+
+
+def test_hint_before_any_check_starts_at_level_one(capsys):
+    _SHOWN.pop("window", None)
+    hint("window")
+    assert capsys.readouterr().out.startswith("Hint 1 of 2 for window: A window chooses")
+    with pytest.raises(ValueError, match="unknown check 'windw'"):
+        hint("windw")
+
+
+def test_a_check_with_one_hint_still_works(capsys):
+    """The Part II modules may define a single hint str: that is one level."""
+    single = Check(reference=lambda: 3, hint="one hint only")
+    assert single.hints == ("one hint only",)
+    assert refined({"x": single}, ideas={"x": "the idea"})["x"].hints == (
+        "the idea", "one hint only")
+    with pytest.raises(ValueError, match="ideas name checks that do not exist: y"):
+        refined({"x": single}, ideas={"y": "the idea"})
+    with pytest.raises(ValueError, match="names must name every case: 1 cases, 2 names"):
+        Check(reference=lambda a: a, cases=((1,),), hint="", names=("a", "b"))
+    with pytest.raises(TypeError, match="hint must be a str or a non-empty tuple"):
+        Check(reference=lambda: 3, hint=())
+
+
+@pytest.mark.parametrize("name", [n for n in CHECKS if not CHECKS[n].wants_function])
+def test_no_hint_states_the_answer(name):
+    value = CHECKS[name].reference()
+    for level, text in enumerate(CHECKS[name].hints, start=1):
+        assert shows(text, value) == [], f"{name}: hint {level} gives the answer: {text!r}"
+
+
+def test_every_check_names_its_chapter_by_the_chapter_s_own_title():
+    assert set(PAGES) == set(CHAPTERS)
+    for name in CHECKS:
+        title, path = page(name)
+        if name in PART_ONE:  # Part II's chapters are being written: present or not yet
+            assert (ROOT / path).is_file(), (name, path)
+        if (ROOT / path).is_file():
+            first = nbformat.read(ROOT / path, as_version=4).cells[0].source.splitlines()[0]
+            assert first == f"# {title}", (name, first)
+
+
+def test_part_one_function_checks_with_tensor_inputs_name_their_cases():
+    def takes_arrays(spec):
+        return any(isinstance(a, (torch.Tensor, np.ndarray)) for case in spec.cases for a in case)
+
+    unnamed = [n for n in PART_ONE if takes_arrays(CHECKS[n]) and not CHECKS[n].names]
+    assert unnamed == []
+    verdict = check("batchnorm_stats", lambda x: (x.mean((0, 2, 3)), x.var((0, 2, 3))))
+    assert verdict.reason.startswith("in the small 2×2×2×2 batch you can do on paper, for ")
+    volume = check("batchnorm_train", lambda x, g, b, eps: torch.nn.functional.batch_norm(
+        x, None, None, g, b, True, 0.1, eps) if x.dim() == 4 else x)
+    assert volume.reason.startswith("in the 5-D volume case, for ")
+
+
 def _convolve_instead(f, g):
     return convolve(f, g, mode="valid")
 
@@ -105,6 +239,29 @@ def _correlate_valid(f, g):
 
 def _batch_dims(x):
     return (0, *range(2, x.dim()))
+
+
+def _bn_shape(x):
+    return (1, -1) + (1,) * (x.dim() - 2)
+
+
+def _bn_train_unbiased(x, gamma, beta, eps):
+    dims = _batch_dims(x)
+    x_hat = (x - x.mean(dims, keepdim=True)) / torch.sqrt(x.var(dims, keepdim=True) + eps)
+    return x_hat * gamma.view(_bn_shape(x)) + beta.view(_bn_shape(x))
+
+
+def _bn_train_no_eps(x, gamma, beta, eps):
+    return F.batch_norm(x, None, None, gamma, beta, True, 0.1, 0.0)
+
+
+def _bn_eval_unbiased_fix(x, rm, rv, gamma, beta, eps):
+    n = x.numel() / x.shape[1]
+    return F.batch_norm(x, rm, rv * (n - 1) / n, gamma, beta, False, 0.1, eps)
+
+
+def _correlate_same_off_by_one(f, g):
+    return correlate(np.pad(f, g.shape[0] // 2 + 1), g, mode="valid")
 
 
 #: Wrong ways to predict an alias; before (0.45, 4), (0.4, 4) and (0.7, 2) were among the
@@ -140,6 +297,10 @@ PLAUSIBLE_MISTAKES = [
     ("conv_output_size", lambda n, k, s, p, d: (n + 2 * p - k) // s + 1, "ignored dilation"),
     ("conv_output_size", lambda n, k, s, p, d: (n + 2 * p - d * (k - 1) - 1) / s + 1,
      "/ instead of //"),
+    ("conv_output_size", lambda n, k, s, p, d: (n + 2 * p - d * (k - 1) - 1) // s,
+     "off by one: forgot the + 1"),
+    ("conv_output_size", lambda n, k, s, p, d: (n + p - d * (k - 1) - 1) // s + 1,
+     "padding on one side only"),
     ("conv_params", lambda ci, co, k, bias, dims: co * ci * k**dims, "forgot the bias"),
     ("conv_params", lambda ci, co, k, bias, dims: co * ci * k * k + co * bias, "always 2D"),
     ("conv_macs", 128 * 128 * 64 * 3 * 3, "forgot the input channels"),
@@ -153,6 +314,10 @@ PLAUSIBLE_MISTAKES = [
     ("batchnorm_stats", lambda x: (x.mean(0), x.var(0, unbiased=False)), "only over the batch"),
     ("batchnorm_train", lambda x, g, b, eps: F.batch_norm(x, None, None, None, None, True),
      "forgot gamma and beta"),
+    ("batchnorm_train", _bn_train_unbiased, "unbiased variance"),
+    ("batchnorm_train", _bn_train_no_eps, "forgot eps"),
+    ("batchnorm_eval", _bn_eval_unbiased_fix, "running variance rescaled to biased"),
+    ("correlate_same", _correlate_same_off_by_one, "one pixel too much padding"),
     ("batchnorm_running", lambda rm, rv, x, m: (
         (1 - m) * rm + m * x.mean(_batch_dims(x)),
         (1 - m) * rv + m * x.var(_batch_dims(x), unbiased=False)), "biased running variance"),
@@ -187,7 +352,21 @@ PLAUSIBLE_MISTAKES = [
 def test_plausible_mistake_fails(name, answer, mistake, capsys):
     verdict, out = run(name, answer, capsys)
     assert not verdict, f"{mistake!r} passed the {name} check"
-    assert out.startswith(f"❌ {name}: ") and "Hint:" in out
+    assert out.startswith(f"❌ {name}: ") and "Hint:" in out and "Reread: [" in out
+
+
+def test_every_check_of_part_one_has_plausible_mistakes_listed():
+    """Each chapter's practices list the mistakes students make, here or in
+    test_course_<chapter>.py; a check without any would pass them unnoticed."""
+    import test_course_losses
+    import test_course_resnets
+    import test_course_unet
+
+    listed = {name for module in (test_course_losses, test_course_resnets, test_course_unet)
+              for name, _, _ in module.PLAUSIBLE_MISTAKES}
+    listed |= {name for name, _, _ in PLAUSIBLE_MISTAKES}
+    part_one = {name for name in CHECKS if CHECKS.chapter[name] in PART_ONE_MODULES}
+    assert part_one - listed == set()
 
 
 @pytest.mark.parametrize("answer", [lambda f, s: abs(f - round(f * s) / s),
@@ -296,9 +475,14 @@ def test_a_typed_decimal_passes_to_three_significant_figures(typed, passes, caps
 
 
 def _typed_float_checks() -> list[str]:
+    """Value checks whose answer is one real number, typed by hand (not 0: no relative
+    tolerance there)."""
+    def typed_float(value) -> bool:
+        return (not isinstance(value, (bool, int, tuple, list)) and np.size(value) == 1
+                and float(value) != 0)
+
     return [name for name, spec in CHECKS.items() if not spec.wants_function
-            and not isinstance(spec.reference(), (bool, int, tuple, list))
-            and spec.reference() != 0]
+            and spec.at_least is None and typed_float(spec.reference())]
 
 
 def test_every_typed_decimal_check_is_found():
@@ -325,6 +509,9 @@ def test_computed_results_keep_a_tight_tolerance(capsys):
     ({"reference": lambda: 3, "hint": None}, "hint must be a str"),
     ({"reference": lambda x: x, "cases": (1, 2)}, "cases must be a non-empty tuple"),
     ({"reference": lambda: 3, "rtol": -1.0}, "rtol must be a number >= 0"),
+    ({"reference": lambda: 1.0, "at_least": float("nan")}, "at_least must be a finite number"),
+    ({"reference": lambda: 1.0, "at_least": True}, "at_least must be a finite number"),
+    ({"reference": lambda x: x, "cases": ((1,),), "at_least": 0.5}, "cannot be used with cases"),
 ])
 def test_a_badly_defined_check_fails_early(kwargs, message):
     kwargs = {"hint": "", **kwargs}
@@ -337,6 +524,8 @@ def test_a_badly_defined_check_fails_early(kwargs, message):
 
 def spellings(value) -> list[str]:
     """The ways feedback could write ``value``: int, repr, 2-4 decimals, a fraction, −."""
+    if isinstance(value, (torch.Tensor, np.ndarray)):
+        value = value.flatten().tolist() if value.ndim else value.item()
     if isinstance(value, (tuple, list)):
         return [f"({', '.join(str(v) for v in value)})"] + [s for v in value for s in spellings(v)]
     value = float(value)
@@ -376,7 +565,9 @@ def _wrong_values(value):
     return [value + 37, value - 37] if isinstance(value, int) else [value * 1.37, value * 0.63]
 
 
-VALUE_CHECKS = [name for name, spec in CHECKS.items() if not spec.wants_function]
+# A score to reach (``at_least``) has no secret answer: its threshold is stated in the practice.
+VALUE_CHECKS = [name for name, spec in CHECKS.items()
+                if not spec.wants_function and spec.at_least is None]
 
 
 @pytest.mark.parametrize("name", VALUE_CHECKS)
@@ -413,6 +604,31 @@ def test_a_function_with_a_single_number_result_is_told_no_difference(name, caps
     verdict, out = run(name, lambda *args: spec.reference(*args) + 37, capsys)
     assert not verdict and "too high" in verdict.reason
     assert "difference" not in out and "37" not in out
+
+
+def _scalar_cases() -> list[tuple[str, int]]:
+    """(check, case index) for every case of every function check whose reference is one
+    number: feedback there must not give the number away."""
+    return [(name, index) for name, spec in CHECKS.items() if spec.wants_function
+            for index, case in enumerate(spec.cases)
+            if _single_number(spec.reference(*case))]
+
+
+@pytest.mark.parametrize("name, index", _scalar_cases(),
+                         ids=[f"{n}-{i}" for n, i in _scalar_cases()])
+def test_no_feedback_reveals_a_scalar_target_of_any_case(name, index):
+    """Over every check and every case with a one-number reference: an answer wrong on that
+    case alone is told too high or too low, never a difference or the target itself."""
+    spec = CHECKS[name]
+    one = Check(reference=spec.reference, hint=spec.hint, cases=(spec.cases[index],),
+                rtol=spec.rtol, atol=spec.atol,
+                names=(spec.names[index],) if spec.names else ())
+    target = float(_to_array(spec.reference(*spec.cases[index])).reshape(-1)[0])
+    for wrong in (lambda *a: spec.reference(*a) + 37, lambda *a: spec.reference(*a) * 1.37 + 0.01):
+        reason = judge(one, wrong)
+        assert re.search(r"too (high|low)$", reason), reason
+        said = reason.split("): ", 1)[-1]       # what follows the named case and the call
+        assert "difference" not in said and shows(said, target) == [], reason
 
 
 def test_a_result_with_many_values_is_told_its_largest_difference():
@@ -544,17 +760,41 @@ def test_no_function_in_the_course_package_is_over_80_lines():
 # ------------------------------------------------------------------------ student versions
 
 
-def test_strip_solutions_keeps_the_surroundings_and_indentation():
-    source = "x = 1\nif x:\n    # BEGIN SOLUTION\n    y = 2\n    # END SOLUTION\nprint(y)"
+@pytest.mark.parametrize("marker", ["###", "#"])
+def test_strip_solutions_keeps_the_surroundings_and_indentation(marker):
+    source = (f"x = 1\nif x:\n    {marker} BEGIN SOLUTION\n    y = 2\n    {marker} END SOLUTION\n"
+              "print(y)")
     assert strip_solutions(source) == (
         'x = 1\nif x:\n    raise NotImplementedError("Exercise: write your solution here")\nprint(y)'
     )
 
 
+def test_a_value_solution_becomes_a_stub_that_names_what_to_define():
+    source = "### BEGIN SOLUTION\nmargin = (572 - 388) // 2\ntiles = 3 * 3\n### END SOLUTION"
+    assert strip_solutions(source) == "margin = ...  # your answer\ntiles = ...  # your answer"
+    # nbgrader's form: the stub line stands before the block already, and is not repeated
+    assert strip_solutions("rf = ...  # your answer\n" + source.replace("margin", "rf")) == (
+        "rf = ...  # your answer\ntiles = ...  # your answer")
+    # a block that does more than assign values stays a NotImplementedError
+    loop = "### BEGIN SOLUTION\nfor i in range(3):\n    print(i)\n### END SOLUTION"
+    assert strip_solutions(loop).startswith("raise NotImplementedError(")
+    assert assigned_names("a = b = 1\nc: int = 2") == ["a", "b", "c"]
+    assert assigned_names("import math\nx = math.pi") == ["x"]
+    assert assigned_names("import math") == []
+
+
+def test_hidden_tests_are_removed():
+    source = ('check("x", x, strict=True)\n### BEGIN HIDDEN TESTS\nassert _check("x", x)\n'
+              "### END HIDDEN TESTS\nprint(1)")
+    assert strip_solutions(source) == 'check("x", x, strict=True)\nprint(1)'
+
+
 @pytest.mark.parametrize("source, message", [
     ("# END SOLUTION", "END SOLUTION without BEGIN"),
-    ("# BEGIN SOLUTION\nx = 1", "never closed"),
+    ("### BEGIN SOLUTION\nx = 1", "never closed"),
     ("# BEGIN SOLUTION\n# BEGIN SOLUTION\n# END SOLUTION", "inside another"),
+    ("### BEGIN HIDDEN TESTS\nx = 1", "HIDDEN TESTS block is never closed"),
+    ("### END HIDDEN TESTS", "END HIDDEN TESTS without BEGIN"),
 ])
 def test_strip_solutions_rejects_broken_markers(source, message):
     with pytest.raises(ValueError, match=message):
@@ -566,8 +806,10 @@ def test_student_version_has_no_solution_and_no_output(path):
     instructor = nbformat.read(path, as_version=4)
     student = make_student_notebook(instructor)
     code = "\n".join(c.source for c in student.cells if c.cell_type == "code")
-    assert "BEGIN SOLUTION" not in code and "NotImplementedError" in code
+    assert "BEGIN SOLUTION" not in code and "HIDDEN TESTS" not in code and "_check(" not in code
+    assert "NotImplementedError" in code or "= ...  # your answer" in code
     assert all(not c.get("outputs") for c in student.cells if c.cell_type == "code")
+    assert all("nbgrader" not in c.metadata for c in student.cells)
     assert instructor.cells[0].source == student.cells[0].source
     assert any("BEGIN SOLUTION" in c.source for c in instructor.cells), "instructor copy changed"
 
@@ -602,20 +844,22 @@ def test_generated_student_version_fails_every_check(path, tmp_path):
     notebook = nbformat.read(written, as_version=4)
     nbclient.NotebookClient(notebook, timeout=180, kernel_name="python3", allow_errors=True,
                             resources={"metadata": {"path": str(tmp_path)}}).execute()
-    checked = 0
+    used = []
     for cell in notebook.cells:
         names = CHECK_CALL.findall(cell.source) if cell.cell_type == "code" else []
         if not names:
             continue
         text = _cell_text(cell)
-        assert "✅" not in text, text
-        # A stubbed function prints ❌ ... not implemented yet; a stubbed value was never
-        # assigned, so the check cell stops at a NameError: either way, nothing passes.
-        first = names[0]
-        assert (f"❌ {first}: not implemented yet" in text
-                or re.search(r"NameError: name '\w+' is not defined", text)), text
-        checked += 1
-    assert checked >= 1
+        assert "✅" not in text and "NameError" not in text, text
+        # One graded check per cell: every check runs, says "not implemented yet" (a stubbed
+        # function raises NotImplementedError, a stubbed value is `...`) and fails the cell.
+        assert names == [names[0]], f"one check per graded cell, not {names}"
+        assert f"❌ {names[0]}: not implemented yet" in text, text
+        assert f"CheckFailed: {names[0]} has not passed yet" in text, text
+        used.append(names[0])
+    instructor = [n for c in nbformat.read(path, as_version=4).cells if c.cell_type == "code"
+                  for n in dict.fromkeys(CHECK_CALL.findall(c.source))]
+    assert used == instructor and used, "every check of the practice ran, and failed"
     printed = _printed(notebook)
     for name in {n for c in notebook.cells for n in CHECK_CALL.findall(c.source)}:
         if not CHECKS[name].wants_function:
@@ -635,9 +879,13 @@ def test_writer_never_overwrites_without_force(tmp_path):
     assert "BEGIN SOLUTION" not in target.read_text()
 
 
-def test_writer_refuses_to_write_over_the_instructor_folder():
-    with pytest.raises(ValueError, match="out must differ"):
-        write_student_versions(ROOT / "exercises", ROOT / "exercises", force=True)
+@pytest.mark.parametrize("out", ["exercises", "exercises/student", "exercises/a/b"])
+def test_writer_refuses_the_instructor_folder_and_any_folder_inside_it(out):
+    with pytest.raises(ValueError, match="out must lie outside the instructor folder"):
+        write_student_versions(ROOT / "exercises", ROOT / out, force=True)
+    with pytest.raises(ValueError, match="out must lie outside"):
+        write_student_versions(EXERCISES[0], ROOT / out, force=True)
+    assert not (ROOT / "exercises" / "student").exists()
 
 
 def test_command_line(tmp_path, capsys):
@@ -646,3 +894,66 @@ def test_command_line(tmp_path, capsys):
     assert main(["student", str(ROOT / "exercises"), "--out", str(tmp_path)]) == 2
     assert "already exist" in capsys.readouterr().err
     assert main(["student", str(tmp_path / "nothing.txt"), "--out", str(tmp_path / "x")]) == 2
+
+
+# ------------------------------------------------------------------------ the converter
+
+
+def _converter():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("convert_exercises",
+                                                  ROOT / "tools" / "convert_exercises.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _old_format_notebook() -> nbformat.NotebookNode:
+    cells = [
+        nbformat.v4.new_markdown_cell("# Practice\n\nCompanion to the chapter "
+                                      "{doc}`../book/principles/03_pooling`; see {cite:p}`x`."),
+        nbformat.v4.new_code_cell("from mednotes.course import check"),
+        nbformat.v4.new_code_cell("# BEGIN SOLUTION\nlast_side = 224 // 2**5\n# END SOLUTION"),
+        nbformat.v4.new_code_cell('check("pool_size_vgg", last_side)\ncheck("water_hu", 0)'),
+        nbformat.v4.new_code_cell("def f(x):\n    # BEGIN SOLUTION\n    return x\n    # END SOLUTION"),
+        nbformat.v4.new_code_cell('if check("alias_frequency", f):\n    print("ok")'),
+    ]
+    return nbformat.v4.new_notebook(cells=cells)
+
+
+def test_the_converter_writes_nbgrader_s_format_and_plain_links():
+    convert = _converter()
+    problems: list[str] = []
+    once = convert.convert_notebook(_old_format_notebook(), ROOT / "exercises", problems)
+    twice = convert.convert_notebook(once, ROOT / "exercises", problems)
+    assert nbformat.writes(once) == nbformat.writes(twice), "converting twice changes nothing"
+    assert problems == ["MyST role {cite:p} left as it is: {cite:p}`x`"] * 2
+    markdown, _imports, value, vgg, _water, function, alias = once.cells
+    assert "[Pooling, downsampling and aliasing](../book/principles/03_pooling.ipynb)" in (
+        markdown.source)
+    assert value.source == ("last_side = ...  # your answer\n### BEGIN SOLUTION\n"
+                            "last_side = 224 // 2**5\n### END SOLUTION")
+    assert "    ### BEGIN SOLUTION\n    return x\n    ### END SOLUTION" in function.source
+    assert vgg.source.startswith('check("pool_size_vgg", last_side, strict=True)\n'
+                                 "### BEGIN HIDDEN TESTS\n")
+    assert 'assert _check("pool_size_vgg", last_side, quiet=True)' in vgg.source
+    assert alias.source.startswith('if check("alias_frequency", f, strict=True):\n    print("ok")')
+    grades = [c.metadata.get("nbgrader") for c in once.cells]
+    assert grades[:2] == [None, None]
+    assert _imports.source == "from mednotes.course import check, hint"
+    assert [g["grade_id"] for g in grades[2:]] == [
+        "last_side", "check-pool_size_vgg", "check-water_hu", "f", "check-alias_frequency"]
+    assert all(g["schema_version"] == 3 for g in grades[2:])
+    assert [(g["solution"], g["grade"], g["locked"], g.get("points")) for g in grades[2:]] == [
+        (True, False, False, None), (False, True, True, 1), (False, True, True, 1),
+        (True, False, False, None), (False, True, True, 1)]
+    student = make_student_notebook(once)
+    assert student.cells[2].source == "last_side = ...  # your answer"
+    assert student.cells[3].source == 'check("pool_size_vgg", last_side, strict=True)'
+
+
+def test_the_practices_of_part_one_are_converted():
+    convert = _converter()
+    paths = [p for p in EXERCISES if int(p.name[:2]) <= 10]
+    assert len(paths) == 11 and convert.main(["--check", *map(str, paths)]) == 0

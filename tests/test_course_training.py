@@ -233,7 +233,8 @@ def test_the_cases_make_every_shortcut_count():
 def test_the_threshold_check_passes_above_and_fails_below():
     check = CHECKS["lesion_segmenter"]
     assert judge(check, THRESHOLD + 0.01) == "" and judge(check, 0.97) == ""
-    assert judge(check, THRESHOLD - 0.01) == "the answer is too low"
+    assert judge(check, THRESHOLD - 0.01) == f"the score {THRESHOLD - 0.01:.3g} is below the threshold of {THRESHOLD:g}"
+    assert "single number" in judge(check, torch.ones(3))
     assert "NaN" in judge(check, float("nan"))
 
 

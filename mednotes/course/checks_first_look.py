@@ -1,4 +1,4 @@
-"""Checks for the first-look chapter's practice: Hounsfield units and display windows.
+"""Checks for the first-look chapter"s practice: Hounsfield units and display windows.
 
 Used by ``exercises/00_hounsfield_units.ipynb``; the chapter is ``book/principles/00_first_look``.
 """
@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import torch
 
-from mednotes.course.compare import Check
+from mednotes.course.compare import Check, refined
 from mednotes.data import ct_slice, window
 
 
@@ -18,10 +18,44 @@ def _ct_raw_and_rescale() -> tuple[torch.Tensor, float, float]:
     return ((hu - intercept) / slope).round(), slope, intercept
 
 
+#: The first hint of each check: the idea, before the formula or the step.
+IDEAS = {
+    "water_hu": (
+        "Hounsfield units are defined by two anchors, water and air; the scale is linear "
+        "in the attenuation μ between them."
+    ),
+    "air_hu": (
+        "Hounsfield units are defined by two anchors, water and air; the scale is linear "
+        "in the attenuation μ between them."
+    ),
+    "hu_from_raw": (
+        "The scanner stores integers; the DICOM header says how to map them back to HU "
+        "with a straight line."
+    ),
+    "window": (
+        "A window chooses which HU range fills the grey scale from black to white; "
+        "everything outside it saturates."
+    ),
+}
+
+#: What the feedback calls each test input of the function exercises.
+CASE_NAMES = {
+    "hu_from_raw": (
+        "the shipped CT slice case",
+        "the slope-1 case",
+        "the slope-0.5 case",
+    ),
+    "window": (
+        "the soft-tissue window case, with values on both sides outside it",
+        "the narrow window case",
+    ),
+}
+
+
 def checks() -> dict[str, Check]:
     """The checks of this chapter, by name."""
     raw, slope, intercept = _ct_raw_and_rescale()
-    return {
+    return refined({
         "hu_from_raw": Check(
             reference=lambda stored, s, b: stored * s + b,
             cases=((raw, slope, intercept), (torch.tensor([0.0, 1000.0, 2024.0]), 1.0, -1024.0),
@@ -44,7 +78,7 @@ def checks() -> dict[str, Check]:
             reference=lambda: -1000,
             hint="HU = 1000 · (μ − μ_water) / (μ_water − μ_air): put air's attenuation in for "
                  "μ and simplify the fraction."),
-    }
+    }, ideas=IDEAS, names=CASE_NAMES)
 
 
-__all__ = ["checks"]
+__all__ = ["CASE_NAMES", "IDEAS", "checks"]

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import torch
 
-from mednotes.course.compare import Check
+from mednotes.course.compare import Check, refined
 from mednotes.layers import ConvNormAct, batch_norm
 
 # ------------------------------------------------------------------------ references
@@ -142,9 +142,95 @@ def _block_checks() -> dict[str, Check]:
     }
 
 
+#: The first hint of each check: the idea, before the formula or the step.
+IDEAS = {
+    "batchnorm_stats": (
+        "Batch norm keeps one mean and one variance per channel, taken over everything "
+        "else in the batch."
+    ),
+    "batchnorm_train": (
+        "In training, batch norm standardizes each channel with the batch's own "
+        "statistics, then rescales and shifts it with learned parameters."
+    ),
+    "batchnorm_running": (
+        "The running statistics are an exponential moving average of the batch "
+        "statistics; check which variance PyTorch keeps."
+    ),
+    "batchnorm_eval": (
+        "In evaluation mode batch norm must not depend on the other images of the "
+        "batch."
+    ),
+    "block_params": (
+        "Add the parameters of the convolution and those of the normalization after it."
+    ),
+    "block_default_bias": (
+        "A bias is useless when the next operation subtracts a per-channel mean anyway."
+    ),
+    "block_macs": (
+        "Only the convolution costs multiply-adds worth counting: count its output "
+        "values and the products each needs."
+    ),
+    "encoder_stage_params": (
+        "A stage is two blocks one after the other; each block is a convolution plus "
+        "its normalization."
+    ),
+}
+
+#: What the feedback calls each test input of the function exercises.
+CASE_NAMES = {
+    "batchnorm_stats": (
+        "the small 2×2×2×2 batch you can do on paper",
+        "the 4×3×5×5 batch",
+        "the 5-D volume case",
+        "the one-channel batch with a small spread",
+    ),
+    "batchnorm_train": (
+        "the small 2×2×2×2 batch you can do on paper",
+        "the 4×3×5×5 batch",
+        "the 5-D volume case",
+        "the one-channel batch with a small spread",
+    ),
+    "batchnorm_eval": (
+        "the small 2×2×2×2 batch you can do on paper",
+        "the 4×3×5×5 batch",
+        "the 5-D volume case",
+        "the one-channel batch with a small spread",
+    ),
+    "batchnorm_running": (
+        "the small 2×2×2×2 batch you can do on paper (momentum 0.1)",
+        "the 4×3×5×5 batch (momentum 0.1)",
+        "the 5-D volume case (momentum 0.5)",
+        "the one-channel batch with a small spread (momentum 0.01)",
+    ),
+    "block_params": (
+        "the 2-D batch-norm case",
+        "the batch-norm case with a bias",
+        "the 3-D instance-norm case",
+        "the group-norm case",
+        "the case without a norm (1×1×1)",
+        "the 3-D layer-norm case",
+    ),
+    "block_default_bias": (
+        "the batch-norm case",
+        "the instance-norm case",
+        "the group-norm case",
+        "the layer-norm case",
+        "the case without a norm",
+    ),
+    "block_macs": (
+        "the 2-D stride-1 case",
+        "the 2-D stride-2 case",
+        "the 3-D stride-1 case",
+        "the 3-D stride-2 case",
+        "the odd-size stride-2 case (5×5 kernel)",
+        "the 3-D odd-size stride-2 case",
+    ),
+}
+
+
 def checks() -> dict[str, Check]:
     """The checks of this chapter, by name."""
-    return {**_batchnorm_checks(), **_block_checks()}
+    return refined({**_batchnorm_checks(), **_block_checks()}, ideas=IDEAS, names=CASE_NAMES)
 
 
-__all__ = ["checks"]
+__all__ = ["CASE_NAMES", "IDEAS", "checks"]

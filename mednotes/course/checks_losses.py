@@ -11,7 +11,7 @@ import math
 
 import torch
 
-from mednotes.course.compare import Check
+from mednotes.course.compare import Check, refined
 from mednotes.losses import binary_cross_entropy_with_logits, cross_entropy, dice_loss
 from mednotes.metrics import dice_score
 
@@ -188,9 +188,90 @@ def _gradient_checks() -> dict[str, Check]:
     }
 
 
+#: The first hint of each check: the idea, before the formula or the step.
+IDEAS = {
+    "ce_one_pixel": (
+        "Cross-entropy charges each pixel −log of the probability given to its true "
+        "class."
+    ),
+    "ce_by_hand": (
+        "Turn logits into log-probabilities over the classes, stably, then average −log "
+        "p of the true class over every pixel."
+    ),
+    "dice_by_hand": (
+        "Dice compares the overlap with the sizes of the two masks."
+    ),
+    "soft_dice_loss": (
+        "Soft Dice puts probabilities where the masks had 0 and 1, one value per image, "
+        "with small terms that keep 0/0 away."
+    ),
+    "dice_metric": (
+        "Where the ground truth is empty Dice is 0/0 or 0, and MONAI has a rule for "
+        "each case."
+    ),
+    "smoothing_one": (
+        "On a slice without lesion only the smoothing terms are left in the numerator."
+    ),
+    "dice_gradient": (
+        "The loss is one minus a quotient of two sums: differentiate it with the "
+        "quotient rule."
+    ),
+    "dice_gradient_background": (
+        "At a background pixel the numerator does not depend on p_j; only the "
+        "denominator does."
+    ),
+    "dice_gradient_logits": (
+        "The network outputs logits: chain the gradient with respect to p through the "
+        "sigmoid."
+    ),
+    "ce_gradient_logits": (
+        "The derivative of binary cross-entropy with respect to a logit is famously "
+        "simple; then remember the mean."
+    ),
+}
+
+#: What the feedback calls each test input of the function exercises.
+CASE_NAMES = {
+    "ce_by_hand": (
+        "the two-class 4×4 case",
+        "the three-class case",
+        "the 3-D volume case (5-D logits)",
+        "the confident-network case (large logits)",
+        "the flat case (every logit 0)",
+    ),
+    "soft_dice_loss": (
+        "the lesion case with MONAI's smoothing",
+        "the empty-image case with MONAI's smoothing",
+        "the empty-image case with a smoothing of 1",
+        "the case with unequal smoothing terms",
+    ),
+    "dice_metric": (
+        "the ignore_empty=True case",
+        "the ignore_empty=False case",
+    ),
+    "dice_gradient": (
+        "the lesion case with MONAI's smoothing",
+        "the lesion case without smoothing",
+        "the lesion case with unequal smoothing terms",
+        "the no-lesion case with MONAI's smoothing",
+        "the no-lesion case with a smoothing of 1",
+    ),
+    "dice_gradient_logits": (
+        "the first lesion case",
+        "the second lesion case",
+        "the no-lesion case",
+    ),
+    "ce_gradient_logits": (
+        "the first lesion case",
+        "the second lesion case",
+        "the no-lesion case",
+    ),
+}
+
+
 def checks() -> dict[str, Check]:
     """The checks of this chapter, by name."""
-    return {**_by_hand_checks(), **_gradient_checks()}
+    return refined({**_by_hand_checks(), **_gradient_checks()}, ideas=IDEAS, names=CASE_NAMES)
 
 
-__all__ = ["checks"]
+__all__ = ["CASE_NAMES", "IDEAS", "checks"]

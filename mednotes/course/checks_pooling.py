@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import torch
 
-from mednotes.course.compare import Check
+from mednotes.course.compare import Check, refined
 
 
 def _torch_pool_size(n: int, k: int, s: int, p: int, ceil_mode: bool) -> int:
@@ -23,6 +23,48 @@ def _alias_frequency(f: float, s: int) -> float:
     return abs(f - rate * round(f / rate))
 
 
+#: The first hint of each check: the idea, before the formula or the step.
+IDEAS = {
+    "pool_output_size": (
+        "Count the windows that fit, as for a convolution; ceil_mode also keeps a last "
+        "window that sticks out, unless it would start in the padding."
+    ),
+    "pool_size_vgg": (
+        "Each 2×2 pooling with stride 2 halves the side; count the poolings."
+    ),
+    "pool_size_odd": (
+        "With an odd size, a 2×2 window with stride 2 leaves one column over: does the "
+        "pooling drop it or keep it?"
+    ),
+    "alias_frequency": (
+        "Subsampling cannot tell apart frequencies that differ by a multiple of the new "
+        "sampling rate; the alias is the one of those nearest to zero."
+    ),
+    "nyquist_after_stride": (
+        "Sampling sets a limit on the frequencies a grid can represent: what is it for "
+        "the grid that is left?"
+    ),
+}
+
+#: What the feedback calls each test input of the function exercises.
+CASE_NAMES = {
+    "alias_frequency": (
+        "the case below the new Nyquist limit",
+        "the one-fold case",
+        "the case near the old limit",
+        "the one-fold case at stride 4",
+        "the case past 1/s at stride 4",
+        "the case past 1/s at stride 3",
+        "the case exactly at the new Nyquist limit",
+        "the slow-frequency case at stride 4",
+        "the case near the old limit at stride 3",
+        "the case nearest to 2/s at stride 4",
+        "the second case nearest to 2/s at stride 4",
+        "the case above the original Nyquist limit",
+    ),
+}
+
+
 def checks() -> dict[str, Check]:
     """The checks of this chapter, by name."""
     size_cases = ((64, 2, 2, 0, False), (65, 2, 2, 0, False), (65, 2, 2, 0, True),
@@ -32,7 +74,7 @@ def checks() -> dict[str, Check]:
     # Nyquist limit, |1/s − f|, misses them; (0.7, 2) catches 1/s − f without the abs().
     alias_cases = ((0.1, 2), (0.3, 2), (0.45, 2), (0.2, 4), (0.3, 4), (0.4, 3), (0.25, 2),
                    (0.05, 4), (0.49, 3), (0.45, 4), (0.4, 4), (0.7, 2))
-    return {
+    return refined({
         "pool_output_size": Check(
             reference=_torch_pool_size, cases=size_cases,
             hint="out = floor((n + 2p − k) / s) + 1, or ceil(...) + 1 with ceil_mode; with "
@@ -58,7 +100,7 @@ def checks() -> dict[str, Check]:
             reference=lambda: 1 / 6,  # typed: three significant figures pass (TYPED_RTOL)
             hint="Keeping every s-th pixel leaves 1/s samples per original pixel, and a grid "
                  "represents frequencies up to half of its sampling rate."),
-    }
+    }, ideas=IDEAS, names=CASE_NAMES)
 
 
-__all__ = ["checks"]
+__all__ = ["CASE_NAMES", "IDEAS", "checks"]

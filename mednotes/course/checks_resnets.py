@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import torch
 
-from mednotes.course.compare import Check
+from mednotes.course.compare import Check, refined
 
 #: The branch slopes of the two typed exercises: block k computes h + a_k h (or a_k h).
 SLOPES = (0.5, -0.3, 0.2)
@@ -106,9 +106,57 @@ def _jacobian_cases() -> tuple[tuple, ...]:
 # ------------------------------------------------------------------------ checks
 
 
+#: The first hint of each check: the idea, before the formula or the step.
+IDEAS = {
+    "residual_chain_by_hand": (
+        "The chain rule multiplies the derivatives of the blocks; what is the "
+        "derivative of a block with a shortcut?"
+    ),
+    "plain_chain_by_hand": (
+        "The chain rule multiplies the derivatives of the blocks; without a shortcut "
+        "nothing is added to the branch's own derivative."
+    ),
+    "residual_chain_grad": (
+        "Each block's factor depends on its own input, so you need the forward pass "
+        "before the product."
+    ),
+    "plain_chain_grad": (
+        "The same product as for the residual chain, without what the shortcut "
+        "contributes."
+    ),
+    "residual_chain_jacobian": (
+        "With vectors, each block's derivative becomes a matrix, and the chain rule "
+        "multiplies matrices."
+    ),
+}
+
+#: What the feedback calls each test input of the function exercises.
+CASE_NAMES = {
+    "residual_chain_grad": (
+        "the one-block case",
+        "the three-block case",
+        "the three-block case from x = 2",
+        "the five-block case",
+        "the ten-block case",
+    ),
+    "plain_chain_grad": (
+        "the one-block case",
+        "the three-block case",
+        "the four-block case",
+        "the six-block case",
+    ),
+    "residual_chain_jacobian": (
+        "the one 2×2 block case",
+        "the two 2×2 blocks case",
+        "the three 3×3 blocks case",
+        "the three 2×2 blocks case",
+    ),
+}
+
+
 def checks() -> dict[str, Check]:
     """The checks of this chapter, by name."""
-    return {
+    return refined({
         "residual_chain_by_hand": Check(
             reference=lambda: _slopes_derivative(residual=True),
             hint="Each block is h ↦ h + f(h), so its derivative is 1 + f'(h); the chain rule "
@@ -133,7 +181,7 @@ def checks() -> dict[str, Check]:
             hint="Block k has Jacobian I + W_k. The chain's Jacobian is the product with the "
                  "last block on the left: (I + W_K) ··· (I + W_2)(I + W_1). Matrices do not "
                  "commute, so the order matters."),
-    }
+    }, ideas=IDEAS, names=CASE_NAMES)
 
 
-__all__ = ["SLOPES", "checks", "linear_residual_chain", "plain_chain", "residual_chain"]
+__all__ = ["CASE_NAMES", "IDEAS", "SLOPES", "checks", "linear_residual_chain", "plain_chain", "residual_chain"]

@@ -14,7 +14,7 @@ from functools import cache
 
 import torch
 
-from mednotes.course.compare import Check
+from mednotes.course.compare import Check, refined
 from mednotes.nets import UNet
 
 
@@ -76,6 +76,43 @@ def _margin(tile: int = 572, depth: int = 4) -> int:
     return (tile - _output_length(tile, depth)) // 2
 
 
+#: The first hint of each check: the idea, before the formula or the step.
+IDEAS = {
+    "unet_572_output": (
+        "Without padding every convolution trims the border; follow the size through "
+        "every layer of the U, down and up."
+    ),
+    "valid_output_size": (
+        "Write the walk of the previous exercise as a loop over the levels: what each "
+        "level does to the size going down, and going up."
+    ),
+    "fits_valid": (
+        "An input fits when nothing is rounded on the way: every pooling must halve an "
+        "even size, and nothing may shrink to zero."
+    ),
+    "smallest_valid_input": (
+        "Use your fits function: the answer is the first size that passes it."
+    ),
+    "valid_sizes_near_500": (
+        "The sizes that fit are evenly spaced: find the spacing from the depth and one "
+        "size that fits."
+    ),
+    "same_sizes_near_500": (
+        "With same padding only the poolings constrain the size."
+    ),
+    "skip_crops": (
+        "The encoder's features at a level are larger than what comes back up to that "
+        "level; the skip connection crops away what is too much."
+    ),
+    "overlap_tile_margin": (
+        "A tile must carry the context its output needs: what the network trims away."
+    ),
+    "tiles_for_image": (
+        "The outputs of the tiles, not their inputs, must cover the image."
+    ),
+}
+
+
 def checks() -> dict[str, Check]:
     """The checks of this chapter, by name."""
     # Valid sizes at every depth 1 to 4, small and large, including the smallest of each.
@@ -88,7 +125,7 @@ def checks() -> dict[str, Check]:
                  (172, 4), (156, 4), (60, 2), (62, 2), (64, 2), (52, 2), (28, 2), (44, 2),
                  (18, 1), (16, 1), (20, 1), (10, 1), (22, 1), (140, 3), (144, 3), (132, 3),
                  (76, 3), (68, 3), (84, 3))
-    return {
+    return refined({
         "unet_572_output": Check(
             reference=lambda: _output_length(572, 4),
             hint="Follow the size down and up again: each unpadded 3×3 convolution takes one "
@@ -134,7 +171,7 @@ def checks() -> dict[str, Check]:
             hint="Each tile contributes only its output, so the outputs must cover the image: "
                  "per axis, divide the image size by the output size and round up; then "
                  "count the tiles of the whole square."),
-    }
+    }, ideas=IDEAS)
 
 
-__all__ = ["checks"]
+__all__ = ["IDEAS", "checks"]

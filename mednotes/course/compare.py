@@ -13,6 +13,7 @@ define those, and :mod:`mednotes.course.registry` collects them.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import inspect
 import numbers
 from collections.abc import Callable
@@ -24,8 +25,10 @@ import torch
 
 from mednotes._checks import describe, is_int, sizes
 
-#: What an unfinished exercise (a stub from the student version) is told.
+#: What an unfinished exercise (a stub from the student version) is told: a function that
+#: still raises ``NotImplementedError``, or a value left at its stub ``name = ...``.
 NOT_IMPLEMENTED = "not implemented yet: replace the `raise NotImplementedError` line"
+NOT_ANSWERED = "not implemented yet: replace the `...` with your answer"
 
 #: Relative tolerance for a number typed by hand (a value check with a non-integer reference):
 #: the answer rounded to three significant figures passes (0.167 for 1/6), 0.17 does not.
@@ -37,18 +40,23 @@ COMPUTED_RTOL, COMPUTED_ATOL = 1e-5, 1e-6
 
 @dataclass(frozen=True)
 class Check:
-    """One exercise check: the reference, the inputs to try a function on, and a hint.
+    """One exercise check: the reference, the inputs to try a function on, and its hints.
 
     Args:
         reference: computes the right answer from the library itself, called on each case.
-        hint: what a failed answer is told: the idea or the formula to use, written for this
-            exercise, never the numeric answer.
+        hint: what a failed answer is told, never the numeric answer: one str, or a tuple of
+            tiers that :func:`~mednotes.course.hint` hands out one at a time, the idea first
+            (level 1), then the formula or the step (level 2).
         cases: the argument tuples a function answer is called with; ``((),)`` (the default)
             means the answer is a plain value, such as a number to work out on paper.
+        names: one name per case, as the feedback calls it ("the 5-D volume case"); optional.
         rtol, atol: tolerances for floating-point answers. An integer reference (a count, a
             size) is compared exactly. When not given, a typed value is compared to three
             significant figures (:data:`TYPED_RTOL`) and a function's result up to rounding
             error (:data:`COMPUTED_RTOL`, :data:`COMPUTED_ATOL`).
+        at_least: for a score to reach rather than a value to match (a trained network's
+            held-out Dice): the answer passes when it is a finite number ``>= at_least``;
+            ``reference()`` then gives the best possible score, and is not compared with.
 
     Example:
         >>> square = Check(reference=lambda x: x * x, cases=((2,), (3.5,)), hint="x times x")
@@ -58,28 +66,57 @@ class Check:
         'for your function(3.5): the result is too low'
         >>> Check(reference=lambda: 1 / 6, hint="").tolerance
         (0.005, 0.0)
+        >>> named = Check(reference=lambda x: x * x, cases=((2,), (3.5,)), hint=("idea", "x·x"),
+        ...               names=("the integer case", "the half-integer case"))
+        >>> judge(named, lambda x: 2 * x), named.hints
+        ('in the half-integer case, for your function(3.5): the result is too low', ('idea', 'x·x'))
+        >>> dice = Check(reference=lambda: 1.0, hint="train longer", at_least=0.6)
+        >>> judge(dice, 0.72), judge(dice, 0.41)
+        ('', 'the score 0.41 is below the threshold of 0.6')
     """
 
     reference: Callable[..., Any]
-    hint: str
+    hint: str | tuple[str, ...]
     cases: tuple[tuple, ...] = ((),)
     rtol: float | None = None
     atol: float | None = None
+    names: tuple[str, ...] = ()
+    at_least: float | None = None
 
     def __post_init__(self) -> None:
         if not callable(self.reference):
             raise TypeError(f"reference must be a function, got {describe(self.reference)}")
-        if not isinstance(self.hint, str):
-            raise TypeError(f"hint must be a str, got {describe(self.hint)}")
+        if not (isinstance(self.hint, str) or isinstance(self.hint, tuple) and self.hint
+                and all(isinstance(h, str) for h in self.hint)):
+            raise TypeError(f"hint must be a str or a non-empty tuple of str (one per level), "
+                            f"got {describe(self.hint)}")
         if not isinstance(self.cases, tuple) or not self.cases \
                 or not all(isinstance(case, tuple) for case in self.cases):
             raise TypeError("cases must be a non-empty tuple of argument tuples, such as "
                             f"((2,), (3.5,)); got {describe(self.cases)}")
+        if self.at_least is not None:
+            if isinstance(self.at_least, bool) or not isinstance(self.at_least, numbers.Real) \
+                    or not np.isfinite(self.at_least):
+                raise ValueError(f"at_least must be a finite number or None, got "
+                                 f"{describe(self.at_least)}")
+            if self.cases != ((),):
+                raise ValueError("at_least is for a score typed or computed in the notebook "
+                                 "(a value check); it cannot be used with cases")
         for name in ("rtol", "atol"):
             value = getattr(self, name)
             if value is not None and (isinstance(value, bool) or not isinstance(
                     value, numbers.Real) or not value >= 0):
                 raise ValueError(f"{name} must be a number >= 0 or None, got {describe(value)}")
+        if not isinstance(self.names, tuple) or not all(isinstance(n, str) for n in self.names):
+            raise TypeError(f"names must be a tuple of str, got {describe(self.names)}")
+        if self.names and len(self.names) != len(self.cases):
+            raise ValueError(f"names must name every case: {len(self.cases)} cases, "
+                             f"{len(self.names)} names")
+
+    @property
+    def hints(self) -> tuple[str, ...]:
+        """The hints, level 1 (the idea) first; a single ``hint`` str is one level."""
+        return (self.hint,) if isinstance(self.hint, str) else self.hint
 
     @property
     def wants_function(self) -> bool:
@@ -94,6 +131,29 @@ class Check:
         else:
             rtol, atol = TYPED_RTOL, 0.0
         return (rtol if self.rtol is None else self.rtol, atol if self.atol is None else self.atol)
+
+
+def refined(checks: dict[str, Check], *, ideas: dict[str, str] | None = None,
+            names: dict[str, tuple[str, ...]] | None = None) -> dict[str, Check]:
+    """``checks`` with a first-level hint (the idea) put before each check's own hint, and
+    names given to their cases; a chapter module writes these beside its checks.
+
+    Example:
+        >>> plain = {"square": Check(reference=lambda x: x * x, cases=((2,),), hint="x·x")}
+        >>> refined(plain, ideas={"square": "a square"}, names={"square": ("the 2 case",)})[
+        ...     "square"].hints
+        ('a square', 'x·x')
+    """
+    out = dict(checks)
+    for kind, table in (("ideas", ideas or {}), ("names", names or {})):
+        unknown = sorted(set(table) - set(out))
+        if unknown:
+            raise ValueError(f"{kind} name checks that do not exist: {', '.join(unknown)}")
+    for name, idea in (ideas or {}).items():
+        out[name] = dataclasses.replace(out[name], hint=(idea, *out[name].hints))
+    for name, case_names in (names or {}).items():
+        out[name] = dataclasses.replace(out[name], names=tuple(case_names))
+    return out
 
 
 class BadAnswer(ValueError):
@@ -321,12 +381,31 @@ def _first_line(err: BaseException) -> str:
     return f"{type(err).__name__}: {text}" if text else type(err).__name__
 
 
+def _below(answer: Any, threshold: float) -> str:
+    """What is wrong with a score that must reach ``threshold``; ``""`` when it does."""
+    try:
+        score = _to_array(answer, "the score")
+    except BadAnswer as err:
+        return str(err)
+    if score.size != 1 or _is_flag(answer):
+        return f"the answer should be a single number, the score; got {_what(answer)}"
+    value = float(score.reshape(()))
+    if not np.isfinite(value):
+        shown = "NaN" if np.isnan(value) else str(value)
+        return f"the score is {shown}, not a number that can reach the threshold"
+    return "" if value >= threshold else (
+        f"the score {value:.3g} is below the threshold of {threshold:g}")
+
+
 def judge(check: Check, answer: Any) -> str:
     """What is wrong with ``answer`` for ``check``, in one sentence; ``""`` when it is right.
 
     A function answer is called on every case (on copies, so that in-place updates cannot
-    leak from one call into the next) and judged at the first case that goes wrong.
+    leak from one call into the next) and judged at the first case that goes wrong, which the
+    sentence names. ``...`` (the student version's stub for a value) is "not implemented yet".
     """
+    if answer is Ellipsis:
+        return NOT_ANSWERED
     if callable(answer):
         problem = _arity_problem(answer, check)
         if problem:
@@ -334,27 +413,33 @@ def judge(check: Check, answer: Any) -> str:
     elif check.wants_function:
         return (f"this check calls a function on its own test inputs, but the answer is "
                 f"{_what(answer)}; pass the function itself (its name, no parentheses)")
-    for args in check.cases:
+    for index, args in enumerate(check.cases):
         expected = check.reference(*copy.deepcopy(args))
         if not callable(answer):
-            problem = compare(answer, expected, check)
+            problem = (compare(answer, expected, check) if check.at_least is None
+                       else _below(answer, check.at_least))
             if problem:
                 return problem
             continue
         where = f"for {_call(answer, args)}: " if args else ""
+        if check.names:
+            where = f"in {check.names[index]}, {where}"
         try:
             got = answer(*copy.deepcopy(args))
         except NotImplementedError:
             return NOT_IMPLEMENTED
         except Exception as err:  # noqa: BLE001 - the student's code failed: that is feedback
             return f"{where}your code raised {_first_line(err)}"
+        if got is Ellipsis:
+            return NOT_IMPLEMENTED
         if got is None:
             return f"{where}your function returned None; it needs a `return` line"
-        problem = compare(got, expected, check, "the result" if args else "the answer")
+        problem = (compare(got, expected, check, "the result" if args else "the answer")
+                   if check.at_least is None else _below(got, check.at_least))
         if problem:
             return where + problem
     return ""
 
 
-__all__ = ["COMPUTED_ATOL", "COMPUTED_RTOL", "NOT_IMPLEMENTED", "TYPED_RTOL", "BadAnswer",
-           "Check", "compare", "judge"]
+__all__ = ["COMPUTED_ATOL", "COMPUTED_RTOL", "NOT_ANSWERED", "NOT_IMPLEMENTED", "TYPED_RTOL",
+           "BadAnswer", "Check", "compare", "judge", "refined"]
