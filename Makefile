@@ -5,7 +5,7 @@ BIN     = $(VENV)/bin
 STAMP   = $(VENV)/.installed
 PORT   ?= 8000
 
-.PHONY: book test test-gpu serve clean student benchmark
+.PHONY: book test test-site test-gpu serve clean student benchmark
 
 # The course environment, created when missing and refreshed when its recipe changes.
 $(STAMP): requirements.txt pyproject.toml
@@ -23,6 +23,11 @@ book: $(STAMP)  ## build the website into _build/html, every notebook executed
 test: $(STAMP)  ## library tests, doctests, nbval over exercises/, every book notebook executed
 	$(BIN)/python tests/_torchvision_models.py  # torchvision's model code: the ResNet reference (never pip-installed; see the file)
 	$(BIN)/python -m pytest
+
+# The built site in a real browser (Debian's chromium; CHROMIUM=path to use another; SITE=path for
+# another build). The project's default pytest options (doctests, nbval) are for `make test`.
+test-site: $(STAMP)  ## after make book: every page in chromium (console, math, images, twins, search, overflow, axe)
+	$(BIN)/python -m pytest tests/site -p no:cacheprovider -o addopts="-ra --strict-markers"
 
 # A CUDA machine with torch preinstalled can use its own Python: make test-gpu GPU_PYTHON=python3
 GPU_PYTHON ?= $(BIN)/python

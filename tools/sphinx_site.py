@@ -1,0 +1,178 @@
+"""Sphinx extension: what the site needs that the notebooks and themes do not give it.
+
+Loaded by _config.yml (``sphinx.local_extensions``); checked by the browser tests in
+tests/site/ (``make test-site``).
+
+- **Alt text for figures.** A notebook's matplotlib output reaches the page as an image whose
+  ``alt`` is its file name, and a static twin's frame player (mednotes.widgets.animation_html)
+  has none. Screen readers read either as noise. Each figure gets a text alternative from the
+  titles its cell gives it: ``suptitle``, panel titles, axis labels (read from the cell's code,
+  never executed); a figure whose cell names none is described by its section. A cell can
+  state its own: ``"mystnb": {"image": {"alt": "..."}}`` in its metadata wins.
+- **A name for the player's slider**, which matplotlib's template leaves unlabelled.
+- **Bibliography entries as list items.** docutils gives the citation list ``role="list"`` and
+  each entry the deprecated ``role="doc-biblioentry"``, which a list may not contain (axe:
+  aria-required-children, critical); entries become ``role="listitem"``.
+- **Each script once.** sphinx-thebe declares ``const THEBE_JS_URL`` in an inline script that
+  reaches some pages twice (a SyntaxError in the console); identical scripts are kept once.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import re
+from pathlib import Path
+
+from docutils import nodes
+
+_PLAYER_IMG = re.compile(r'<img id="(_anim_img\w+)"(?![^>]*\balt=)')
+_PLAYER_SLIDER = re.compile(r'(<input id="_anim_slider\w+" type="range")(?![^>]*\baria-label=)')
+_MAGIC = re.compile(r"^\s*[%!].*$", re.MULTILINE)
+_SPACE = re.compile(r"\s+")
+
+
+def _text(node: ast.expr) -> str | None:
+    """A string literal's text; an f-string's with "…" for what it fills in; else None."""
+    if isinstance(node, ast.Constant) and isinstance(node.value, str):
+        return node.value
+    if isinstance(node, ast.JoinedStr):
+        return "".join(v.value if isinstance(v, ast.Constant) else "…" for v in node.values)
+    return None
+
+
+def _texts(node: ast.expr) -> list[str]:
+    """The strings of a list or tuple literal (or of one string)."""
+    if isinstance(node, (ast.List, ast.Tuple)):
+        return [t for t in map(_text, node.elts) if t]
+    text = _text(node)
+    return [text] if text else []
+
+
+def figure_titles(source: str) -> dict[str, list[str]]:
+    """The titles a cell's code gives its figures, read from its string literals.
+
+    Returns:
+        ``{"suptitle": [...], "titles": [...], "labels": [...]}``: figure titles, panel titles
+        and axis labels, in the order the code states them.
+
+    Example:
+        >>> figure_titles('fig = image_grid([a, b], ["CT", "mask"], suptitle="Two views")')
+        {'suptitle': ['Two views'], 'titles': ['CT', 'mask'], 'labels': []}
+    """
+    found: dict[str, list[str]] = {"suptitle": [], "titles": [], "labels": []}
+    try:
+        tree = ast.parse(_MAGIC.sub("", source))
+    except SyntaxError:
+        return found
+    for call in (n for n in ast.walk(tree) if isinstance(n, ast.Call)):
+        name = call.func.attr if isinstance(call.func, ast.Attribute) else getattr(call.func, "id", "")
+        if name == "suptitle" and call.args:
+            found["suptitle"] += _texts(call.args[0])
+        elif name in ("set_title", "title") and call.args:
+            found["titles"] += _texts(call.args[0])
+        elif name in ("set_xlabel", "set_ylabel", "xlabel", "ylabel") and call.args:
+            found["labels"] += _texts(call.args[0])
+        elif name == "image_grid" and len(call.args) > 1:
+            found["titles"] += _texts(call.args[1])
+        for keyword in call.keywords:
+            if keyword.arg == "suptitle":
+                found["suptitle"] += _texts(keyword.value)
+            elif keyword.arg in ("title", "titles"):
+                found["titles"] += _texts(keyword.value)
+    for key, values in found.items():
+        found[key] = list(dict.fromkeys(_SPACE.sub(" ", v).strip() for v in values if v.strip()))
+    return found
+
+
+def alt_text(source: str, section: str) -> str:
+    """A text alternative for the figure a cell draws.
+
+    Example:
+        >>> alt_text('ax.set_title("loss"); ax.set_xlabel("step")', "Training")
+        'Figure: loss (axes: step).'
+        >>> alt_text('plt.imshow(x)', "Pooling")
+        'Figure of the section “Pooling”.'
+    """
+    titles = figure_titles(source)
+    parts = []
+    if titles["suptitle"]:
+        parts.append("; ".join(titles["suptitle"]))
+    if titles["titles"]:
+        panels = "; ".join(titles["titles"][:8])
+        parts.append(f"panels: {panels}" if parts or len(titles["titles"]) > 1 else panels)
+    if not parts:
+        return f"Figure of the section “{section}”."
+    text = "Figure: " + ". ".join(parts)
+    if titles["labels"] and not titles["suptitle"]:
+        text += f" (axes: {', '.join(titles['labels'][:4])})"
+    return text + "."
+
+
+def _section_title(node: nodes.Node) -> str:
+    while node is not None:
+        if isinstance(node, nodes.section) and node.children and isinstance(node[0], nodes.title):
+            return node[0].astext()
+        node = node.parent
+    return "this page"
+
+
+def _cell_sources(path: Path) -> list[str]:
+    if path.suffix != ".ipynb":
+        return []
+    cells = json.loads(path.read_text(encoding="utf-8")).get("cells", [])
+    return ["".join(c.get("source", "")) if c.get("cell_type") == "code" else "" for c in cells]
+
+
+def describe_figures(app, doctree: nodes.document) -> None:
+    """Give every image and frame player of a notebook's outputs a text alternative."""
+    env = app.env
+    sources = _cell_sources(Path(env.doc2path(env.docname)))
+    for cell in doctree.findall(nodes.container):
+        if cell.get("nb_element") != "cell_code":
+            continue
+        index = cell.get("cell_index")
+        source = sources[index] if isinstance(index, int) and index < len(sources) else ""
+        section = _section_title(cell)
+        for image in cell.findall(nodes.image):
+            if not image.get("alt"):
+                image["alt"] = alt_text(source, section)
+        for raw in cell.findall(nodes.raw):
+            html = raw.astext()
+            if "_anim_img" not in html:
+                continue
+            alt = (f"Animation, frame by frame, of the section “{section}”: "
+                   "step through it with the player's buttons.").replace('"', "&quot;")
+            html = _PLAYER_IMG.sub(lambda m, alt=alt: f'<img id="{m.group(1)}" alt="{alt}"', html)
+            html = _PLAYER_SLIDER.sub(r'\1 aria-label="Frame"', html)
+            raw.children = [nodes.Text(html)]
+
+
+def unique_scripts(app, pagename, templatename, context, doctree) -> None:
+    """Keep each script once per page (same file, or same inline body, and same attributes)."""
+    scripts = context.get("script_files")
+    if not scripts:
+        return
+    seen, kept = set(), []
+    for script in scripts:
+        # The twin copies differ only in how they say "no file": None or "".
+        attributes = sorted(getattr(script, "attributes", {}).items())
+        key = (getattr(script, "filename", script) or "", repr(attributes))
+        if key not in seen:
+            seen.add(key)
+            kept.append(script)
+    scripts[:] = kept
+
+
+def listitem_citations(app, pagename, templatename, context, doctree) -> None:
+    """Citations inside ``role="list"`` are list items, not the deprecated doc-biblioentry."""
+    body = context.get("body")
+    if body and 'role="doc-biblioentry"' in body:
+        context["body"] = body.replace('role="doc-biblioentry"', 'role="listitem"')
+
+
+def setup(app):
+    app.connect("doctree-read", describe_figures)
+    app.connect("html-page-context", unique_scripts, priority=900)
+    app.connect("html-page-context", listitem_citations)
+    return {"version": "1", "parallel_read_safe": True, "parallel_write_safe": True}
