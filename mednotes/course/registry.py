@@ -43,7 +43,8 @@ PAGES = {
     "checks_neuroradiology": ("Neuroradiology", "book/applications/01_neuroradiology.ipynb"),
     "checks_pathology": ("Pathology: patch classification on histology",
                          "book/applications/02_pathology.ipynb"),
-    "checks_ophthalmology": ("Ophthalmology", "book/applications/03_ophthalmology.ipynb"),
+    "checks_ophthalmology": ("Ophthalmology: retinal vessel segmentation",
+                             "book/applications/03_ophthalmology.ipynb"),
     "checks_trust": ("Trust and interpretability", "book/applications/04_trust.ipynb"),
 }
 

@@ -19,6 +19,7 @@ from mednotes.widgets.schedules import schedule_animation, schedule_explorer
 from mednotes.widgets.sliding import correlation_animation, correlation_explorer
 from mednotes.widgets.stain import stain_animation, stain_explorer
 from mednotes.widgets.unet_features import unet_feature_animation, unet_feature_explorer
+from mednotes.widgets.vessels import vessel_threshold_animation, vessel_threshold_explorer
 from mednotes.widgets.windowing import window_animation, window_explorer
 
 __all__ = [
@@ -43,6 +44,8 @@ __all__ = [
     "stain_explorer",
     "unet_feature_animation",
     "unet_feature_explorer",
+    "vessel_threshold_animation",
+    "vessel_threshold_explorer",
     "window_animation",
     "window_explorer",
 ]
