@@ -16,6 +16,7 @@ from mednotes.widgets.normalization import batch_size_animation, batch_size_expl
 from mednotes.widgets.overlap import overlap_animation, overlap_explorer
 from mednotes.widgets.player import animation_html
 from mednotes.widgets.schedules import schedule_animation, schedule_explorer
+from mednotes.widgets.sliding_window import sliding_window_animation, sliding_window_explorer
 from mednotes.widgets.sliding import correlation_animation, correlation_explorer
 from mednotes.widgets.stain import stain_animation, stain_explorer
 from mednotes.widgets.unet_features import unet_feature_animation, unet_feature_explorer
@@ -40,6 +41,8 @@ __all__ = [
     "overlap_explorer",
     "schedule_animation",
     "schedule_explorer",
+    "sliding_window_animation",
+    "sliding_window_explorer",
     "stain_animation",
     "stain_explorer",
     "unet_feature_animation",
