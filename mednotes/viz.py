@@ -152,7 +152,7 @@ def overlay(ax, image, mask, labels: Sequence[str] | None = None, *, alpha: floa
     Returns:
         The legend handles, one per non-background class.
 
-    Explained in: Data for the book.
+    Explained in: Data for the book: labelled datasets.
 
     Example:
         >>> fig, ax = plt.subplots()
@@ -234,7 +234,7 @@ def show_samples(dataset, n: int = 4, *, indices: Sequence[int] | None = None,
     Returns:
         The figure: 2 rows of ``n`` panels with masks, 1 row without.
 
-    Explained in: Data for the book.
+    Explained in: Data for the book: labelled datasets.
 
     Example:
         >>> from mednotes.data import retinal_vessels

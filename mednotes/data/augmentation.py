@@ -152,7 +152,7 @@ class RandomFlip:
         ValueError: ``dims`` is empty, repeats an axis or names one a sample cannot have;
             ``p`` is NaN or outside [0, 1].
 
-    Explained in: Data for the book.
+    Explained in: Data for the book: labelled datasets.
 
     Example:
         >>> image, mask = torch.arange(4.).reshape(1, 2, 2), torch.tensor([[0, 1], [2, 3]])
@@ -199,7 +199,7 @@ class RandomRot90:
         TypeError: ``dims`` is not a pair of ints.
         ValueError: ``dims`` does not name two different axes a sample can have.
 
-    Explained in: Data for the book.
+    Explained in: Data for the book: labelled datasets.
 
     Example:
         >>> mask = torch.tensor([[1, 0], [0, 0]])
@@ -249,7 +249,7 @@ class IntensityJitter:
             not positive; at call, an image holding NaN or inf (its range would spread them
             to every pixel).
 
-    Explained in: Data for the book.
+    Explained in: Data for the book: labelled datasets.
 
     Example:
         >>> image = torch.linspace(0, 1, 5).reshape(1, 1, 5)
@@ -352,7 +352,7 @@ def augment(image: torch.Tensor, mask: torch.Tensor | None = None,
         ValueError: ``image`` is not 3D or 4D, is empty or holds NaN/inf; ``mask`` does not
             have the image's spatial shape or lives on another device.
 
-    Explained in: Data for the book.
+    Explained in: Data for the book: labelled datasets.
 
     Example:
         >>> g = torch.Generator().manual_seed(0)

@@ -246,7 +246,7 @@ def brain_lesions(n: int, size: int | None = None, dim: int = 2, seed: int = 0, 
         mask ``(size, size)`` (or cubed), int64 indices into ``.classes``:
         0 background, 1 lesion, then 2 grey matter, 3 white matter, 4 CSF if asked.
 
-    Explained in: Data for the book.
+    Explained in: Data for the book: labelled datasets.
 
     Example:
         >>> ds = brain_lesions(4, size=64)

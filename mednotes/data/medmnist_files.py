@@ -322,7 +322,7 @@ def medmnist(name: str, root, split: str = "train", *, size: int = 28, transform
             dataset's class range (0/1 flags for ChestMNIST). Every message names the path.
         FileNotFoundError: the file is not there (names the path expected).
 
-    Explained in: Data for the book.
+    Explained in: Data for the book: labelled datasets.
 
     Example:
         >>> import tempfile, os

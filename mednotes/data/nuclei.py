@@ -218,7 +218,7 @@ def histology_patches(n: int, size: int = 64, seed: int = 0, *, return_mask: boo
         image ``(3, size, size)`` float32 RGB in [0, 1]; label ``()`` int64 index into
         ``.classes``; with ``return_mask`` also the mask ``(size, size)`` int64.
 
-    Explained in: Data for the book.
+    Explained in: Data for the book: labelled datasets.
 
     Example:
         >>> ds = histology_patches(3, size=32)

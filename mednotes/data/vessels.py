@@ -350,7 +350,7 @@ def retinal_vessels(n: int, size: int = 128, seed: int = 0, *, noise: float = 0.
         image ``(3, size, size)`` float32 RGB in [0, 1]; mask ``(size, size)`` int64,
         0 background, 1 vessel.
 
-    Explained in: Data for the book.
+    Explained in: Data for the book: labelled datasets.
 
     Example:
         >>> ds = retinal_vessels(2, size=64)

@@ -15,7 +15,7 @@ state dict loads in either direction and gives the same outputs.
   :class:`InstanceNorm3d`, :class:`GroupNorm`, :class:`LayerNorm`.
 - The block (:mod:`mednotes.layers.block`): :class:`ConvNormAct`.
 
-Explained in: Building a layer.
+Explained in: Building a layer: affine maps, activations and normalization.
 
 Example:
     >>> import torch

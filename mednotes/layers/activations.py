@@ -45,7 +45,7 @@ def relu(x: torch.Tensor) -> torch.Tensor:
     Shape:
         any; the output has the shape of ``x``.
 
-    Explained in: Building a layer.
+    Explained in: Building a layer: affine maps, activations and normalization.
 
     Tested against: ``torch.nn.functional.relu`` (values and gradients).
 
@@ -71,7 +71,7 @@ def leaky_relu(x: torch.Tensor, negative_slope: float = 0.01) -> torch.Tensor:
     Shape:
         any; the output has the shape of ``x``.
 
-    Explained in: Building a layer.
+    Explained in: Building a layer: affine maps, activations and normalization.
 
     Tested against: ``torch.nn.functional.leaky_relu`` (values and gradients).
 
@@ -95,7 +95,7 @@ def elu(x: torch.Tensor, alpha: float = 1.0) -> torch.Tensor:
     Shape:
         any; the output has the shape of ``x``.
 
-    Explained in: Building a layer.
+    Explained in: Building a layer: affine maps, activations and normalization.
 
     Tested against: ``torch.nn.functional.elu`` (values and gradients).
 
@@ -114,7 +114,7 @@ def elu(x: torch.Tensor, alpha: float = 1.0) -> torch.Tensor:
 def relu_grad(x: torch.Tensor) -> torch.Tensor:
     """Derivative of :func:`relu`: 1 where ``x > 0``, else 0 (also at 0, like autograd).
 
-    Explained in: Building a layer.
+    Explained in: Building a layer: affine maps, activations and normalization.
 
     Tested against: ``torch.autograd.grad`` of ``torch.nn.functional.relu``.
 
@@ -129,7 +129,7 @@ def relu_grad(x: torch.Tensor) -> torch.Tensor:
 def leaky_relu_grad(x: torch.Tensor, negative_slope: float = 0.01) -> torch.Tensor:
     """Derivative of :func:`leaky_relu`: 1 where ``x > 0``, else ``negative_slope``.
 
-    Explained in: Building a layer.
+    Explained in: Building a layer: affine maps, activations and normalization.
 
     Tested against: ``torch.autograd.grad`` of ``torch.nn.functional.leaky_relu``.
 
@@ -145,7 +145,7 @@ def leaky_relu_grad(x: torch.Tensor, negative_slope: float = 0.01) -> torch.Tens
 def elu_grad(x: torch.Tensor, alpha: float = 1.0) -> torch.Tensor:
     """Derivative of :func:`elu`: 1 where ``x > 0``, else ``alpha * exp(x)``.
 
-    Explained in: Building a layer.
+    Explained in: Building a layer: affine maps, activations and normalization.
 
     Tested against: ``torch.autograd.grad`` of ``torch.nn.functional.elu``.
 
@@ -169,7 +169,7 @@ def derivative(name: str, x: torch.Tensor, **kwargs: float) -> torch.Tensor:
     Shape:
         any; the output has the shape of ``x``.
 
-    Explained in: Building a layer.
+    Explained in: Building a layer: affine maps, activations and normalization.
 
     Tested against: ``torch.autograd.grad`` of the torch activations.
 
@@ -188,7 +188,7 @@ class ReLU(nn.Module):
     Shape:
         any; the output has the shape of the input.
 
-    Explained in: Building a layer.
+    Explained in: Building a layer: affine maps, activations and normalization.
 
     Tested against: ``torch.nn.ReLU``.
 
@@ -210,7 +210,7 @@ class LeakyReLU(nn.Module):
     Shape:
         any; the output has the shape of the input.
 
-    Explained in: Building a layer.
+    Explained in: Building a layer: affine maps, activations and normalization.
 
     Tested against: ``torch.nn.LeakyReLU``.
 
@@ -241,7 +241,7 @@ class ELU(nn.Module):
     Shape:
         any; the output has the shape of the input.
 
-    Explained in: Building a layer.
+    Explained in: Building a layer: affine maps, activations and normalization.
 
     Tested against: ``torch.nn.ELU``.
 

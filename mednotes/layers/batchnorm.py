@@ -76,7 +76,7 @@ def batch_norm(
         - x: ``(N, C, *spatial)``; output: the same
         - running_mean, running_var, weight, bias: ``(C,)``
 
-    Explained in: Building a layer.
+    Explained in: Building a layer: affine maps, activations and normalization.
 
     Tested against: ``torch.nn.functional.batch_norm`` (outputs, gradients, updated buffers).
 
@@ -183,7 +183,7 @@ class BatchNorm2d(_BatchNorm):
         ValueError: for an input that is not 4-D, has other than ``num_features`` channels,
             or (when batch statistics are used) holds one value per channel.
 
-    Explained in: Building a layer.
+    Explained in: Building a layer: affine maps, activations and normalization.
 
     Tested against: ``torch.nn.BatchNorm2d`` over several optimiser steps (outputs, gradients,
     ``running_mean``, ``running_var``, ``num_batches_tracked``, then evaluation outputs), with
@@ -212,7 +212,7 @@ class BatchNorm3d(_BatchNorm):
     Shape:
         - x: ``(N, C, D, H, W)``; output: the same
 
-    Explained in: Building a layer.
+    Explained in: Building a layer: affine maps, activations and normalization.
 
     Tested against: ``torch.nn.BatchNorm3d`` over several optimiser steps, as BatchNorm2d.
 

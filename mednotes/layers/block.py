@@ -70,7 +70,7 @@ class ConvNormAct(nn.Sequential):
     Shape:
         - x: ``(N, in_channels, *spatial)``; output: ``(N, out_channels, *spatial_out)``
 
-    Explained in: Building a layer.
+    Explained in: Building a layer: affine maps, activations and normalization.
 
     Tested against: a hand count of the parameters for every norm, order and dim; the same
     block built from torch's own layers; gradcheck in float64.

@@ -201,7 +201,7 @@ class Conv2d(_ConvNd):
         - weight: ``(C_out, C_in / groups, kH, kW)``; bias: ``(C_out,)``
         - output: ``(N, C_out, H_out, W_out)``, sizes by :func:`mednotes.conv.conv_output_size`
 
-    Explained in: Building a layer.
+    Explained in: Building a layer: affine maps, activations and normalization.
 
     Tested against: ``torch.nn.Conv2d`` (state dicts both ways; outputs and gradients of
     input, weight and bias for strides, paddings, padding modes, dilations, groups, no bias;
@@ -233,7 +233,7 @@ class Conv3d(_ConvNd):
         - weight: ``(C_out, C_in / groups, kD, kH, kW)``; bias: ``(C_out,)``
         - output: ``(N, C_out, D_out, H_out, W_out)``
 
-    Explained in: Building a layer.
+    Explained in: Building a layer: affine maps, activations and normalization.
 
     Tested against: ``torch.nn.Conv3d`` (state dicts both ways, outputs and gradients), and
     ``torch.autograd.gradcheck`` in float64.

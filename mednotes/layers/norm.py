@@ -81,7 +81,7 @@ def instance_norm(
         - x: ``(N, C, *spatial)`` with at least one spatial dim; output: the same
         - running_mean, running_var, weight, bias: ``(C,)``
 
-    Explained in: Building a layer.
+    Explained in: Building a layer: affine maps, activations and normalization.
 
     Tested against: ``torch.nn.functional.instance_norm``.
 
@@ -153,7 +153,7 @@ def group_norm(
         ValueError: when ``num_groups`` does not divide C, or a group holds a single value
             (its variance is 0: the output would be β whatever the input).
 
-    Explained in: Building a layer.
+    Explained in: Building a layer: affine maps, activations and normalization.
 
     Tested against: ``torch.nn.functional.group_norm``.
 
@@ -212,7 +212,7 @@ def layer_norm(
     Shape:
         - x: ``(*, *normalized_shape)``; output: the same
 
-    Explained in: Building a layer.
+    Explained in: Building a layer: affine maps, activations and normalization.
 
     Tested against: ``torch.nn.functional.layer_norm``.
 
@@ -313,7 +313,7 @@ class InstanceNorm2d(_InstanceNorm):
             position (no variance to normalise by). torch only warns about a channel count
             that differs from ``num_features`` when ``affine=False``; we always raise.
 
-    Explained in: Building a layer.
+    Explained in: Building a layer: affine maps, activations and normalization.
 
     Tested against: ``torch.nn.InstanceNorm2d`` (default, affine, tracked running statistics
     over several steps, unbatched input), and gradcheck in float64.
@@ -338,7 +338,7 @@ class InstanceNorm3d(_InstanceNorm):
     Shape:
         - x: ``(N, C, D, H, W)`` or unbatched ``(C, D, H, W)``; output: the same
 
-    Explained in: Building a layer.
+    Explained in: Building a layer: affine maps, activations and normalization.
 
     Tested against: ``torch.nn.InstanceNorm3d``.
 
@@ -371,7 +371,7 @@ class GroupNorm(nn.Module):
             raises for that only when the batch holds one image; the output would be β
             whatever the batch size).
 
-    Explained in: Building a layer.
+    Explained in: Building a layer: affine maps, activations and normalization.
 
     Tested against: ``torch.nn.GroupNorm`` (state dicts both ways, outputs, gradients), and
     gradcheck in float64.
@@ -460,7 +460,7 @@ class LayerNorm(nn.Module):
     Shape:
         - x: ``(*, *normalized_shape)``; output: the same
 
-    Explained in: Building a layer.
+    Explained in: Building a layer: affine maps, activations and normalization.
 
     Tested against: ``torch.nn.LayerNorm`` (state dicts both ways, outputs, gradients), and
     gradcheck in float64.

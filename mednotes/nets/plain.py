@@ -7,7 +7,7 @@ linear head: ``6n + 2`` layers with weights. ``residual=True`` adds the shortcut
 else: the same seed gives the same weights to every layer the two networks share, so a plain
 and a residual network can be compared from the same start.
 
-Explained in: Residual networks.
+Explained in: Residual networks: depth, gradients and the shortcut.
 
 Tested against: hand counts of the weight layers and parameters, and each block recomputed
 with ``torch.nn.functional`` (``relu(F(x) + shortcut(x))`` with the shortcut,

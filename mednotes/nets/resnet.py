@@ -15,7 +15,7 @@ dict of ``torchvision.models.resnet18/34/50`` loads with ``strict=True`` and the
 compute the same outputs and gradients. ``in_channels=1`` (CT, MR) changes only the shape of
 ``conv1.weight``; ``dim=3`` makes every kernel 3D, with the same names.
 
-Explained in: Residual networks.
+Explained in: Residual networks: depth, gradients and the shortcut.
 
 Tested against: torchvision 0.28.0's ``models/resnet.py`` (state dicts both ways, outputs and
 gradients in eval and train mode, float64 and bf16 autocast), and MONAI's

@@ -27,7 +27,7 @@ op, under ``torch.autocast("cpu")``            float32 input  bfloat16 input  fl
 
 Half-precision inputs are pooled in float32 and rounded once, as torch's kernels do.
 
-Explained in: Pooling and aliasing.
+Explained in: Pooling, downsampling and aliasing.
 
 Example:
     >>> import torch

@@ -69,7 +69,7 @@ def binomial_kernel(
     Shape:
         - output: ``(k,) * dims``, or ``kernel_size`` when it is a tuple
 
-    Explained in: Pooling and aliasing.
+    Explained in: Pooling, downsampling and aliasing.
 
     Tested against: the filter of ``kornia.filters.BlurPool2D`` and
     ``scipy.special.comb``; finite weights summing to 1 for sizes up to 4097.
@@ -142,7 +142,7 @@ def blur_pool2d(
     The blur is ``torch.nn.functional.conv2d``, so under ``torch.autocast`` it runs and
     returns in the autocast dtype (bfloat16 for a float32 input), as kornia's does.
 
-    Explained in: Pooling and aliasing.
+    Explained in: Pooling, downsampling and aliasing.
 
     Tested against: ``kornia.filters.blur_pool2d`` and ``kornia.filters.BlurPool2D``
     (kernel sizes 1 to 5, strides 1 to 4, odd and even sizes, 1 and 3 channels,
@@ -169,7 +169,7 @@ def blur_pool3d(
         - x: ``(N, C, D, H, W)`` or unbatched ``(C, D, H, W)``
         - output: ``(N, C, ceil(D / sD), ceil(H / sH), ceil(W / sW))``
 
-    Explained in: Pooling and aliasing.
+    Explained in: Pooling, downsampling and aliasing.
 
     Tested against: kornia has no 3-D version, so: separability (the same result as the
     1-D binomial filter applied along each axis in turn, with scipy's
@@ -205,7 +205,7 @@ def max_blur_pool2d(
         - output: ``(N, C, ceil((H - m + 1) / s), ceil((W - m + 1) / s))``,
           ``m = max_pool_size``
 
-    Explained in: Pooling and aliasing.
+    Explained in: Pooling, downsampling and aliasing.
 
     Tested against: ``kornia.filters.max_blur_pool2d`` and ``kornia.filters.MaxBlurPool2D``
     on CPU and CUDA.
@@ -233,7 +233,7 @@ def max_blur_pool3d(
         - x: ``(N, C, D, H, W)`` or unbatched ``(C, D, H, W)``
         - output: ``(N, C, D_out, H_out, W_out)``, each as in :func:`max_blur_pool2d`
 
-    Explained in: Pooling and aliasing.
+    Explained in: Pooling, downsampling and aliasing.
 
     Tested against: the composition of ``torch.nn.functional.max_pool3d`` (stride 1) with a
     separable 1-D binomial blur, and :func:`max_blur_pool2d` on volumes constant along depth.
@@ -287,7 +287,7 @@ class BlurPool2d(_BlurPoolNd):
 
     Shape: as :func:`blur_pool2d`.
 
-    Explained in: Pooling and aliasing.
+    Explained in: Pooling, downsampling and aliasing.
 
     Tested against: ``kornia.filters.BlurPool2D``.
 
@@ -307,7 +307,7 @@ class BlurPool3d(_BlurPoolNd):
 
     Shape: as :func:`blur_pool3d`.
 
-    Explained in: Pooling and aliasing.
+    Explained in: Pooling, downsampling and aliasing.
 
     Tested against: :func:`blur_pool3d`.
 
@@ -348,7 +348,7 @@ class MaxBlurPool2d(_MaxBlurPoolNd):
 
     Shape: as :func:`max_blur_pool2d`.
 
-    Explained in: Pooling and aliasing.
+    Explained in: Pooling, downsampling and aliasing.
 
     Tested against: ``kornia.filters.MaxBlurPool2D``.
 
@@ -368,7 +368,7 @@ class MaxBlurPool3d(_MaxBlurPoolNd):
 
     Shape: as :func:`max_blur_pool3d`.
 
-    Explained in: Pooling and aliasing.
+    Explained in: Pooling, downsampling and aliasing.
 
     Tested against: :func:`max_blur_pool3d`.
 

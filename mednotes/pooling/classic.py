@@ -61,7 +61,7 @@ def max_pool2d(
     Under ``torch.autocast`` it returns the dtype torch's op returns (its input's); a
     float16/bfloat16 input is pooled in float32 and rounded once, as torch's kernels do.
 
-    Explained in: Pooling and aliasing.
+    Explained in: Pooling, downsampling and aliasing.
 
     Tested against: ``torch.nn.functional.max_pool2d`` (float32 and float64, a grid of kernel
     sizes, strides, paddings, dilations and ``ceil_mode``; gradients, and
@@ -98,7 +98,7 @@ def max_pool3d(
     Under CPU autocast a float16/bfloat16 volume is pooled and returned in float32, as
     torch's ``max_pool3d`` is (it is on CPU autocast's float32 list).
 
-    Explained in: Pooling and aliasing.
+    Explained in: Pooling, downsampling and aliasing.
 
     Tested against: ``torch.nn.functional.max_pool3d`` (forward, backward, gradcheck, and
     under autocast), on CPU and CUDA.
@@ -142,7 +142,7 @@ def avg_pool2d(
     Under ``torch.autocast`` it returns its input's dtype, as torch's op does; a
     float16/bfloat16 input is summed in float32 and rounded once.
 
-    Explained in: Pooling and aliasing.
+    Explained in: Pooling, downsampling and aliasing.
 
     Tested against: ``torch.nn.functional.avg_pool2d`` (float32 and float64, kernel sizes,
     strides, paddings, ``ceil_mode``, both ``count_include_pad``; gradients, gradcheck;
@@ -182,7 +182,7 @@ def avg_pool3d(
     torch's ``avg_pool3d`` is. Unlike torch's CPU kernel it also takes bfloat16 without
     autocast (and returns bfloat16).
 
-    Explained in: Pooling and aliasing.
+    Explained in: Pooling, downsampling and aliasing.
 
     Tested against: ``torch.nn.functional.avg_pool3d`` (forward, backward, gradcheck, and
     under autocast), on CPU and CUDA.
@@ -237,7 +237,7 @@ class MaxPool2d(_MaxPoolNd):
 
     Shape: as :func:`max_pool2d`.
 
-    Explained in: Pooling and aliasing.
+    Explained in: Pooling, downsampling and aliasing.
 
     Tested against: ``torch.nn.MaxPool2d``.
 
@@ -258,7 +258,7 @@ class MaxPool3d(_MaxPoolNd):
 
     Shape: as :func:`max_pool3d`.
 
-    Explained in: Pooling and aliasing.
+    Explained in: Pooling, downsampling and aliasing.
 
     Tested against: ``torch.nn.MaxPool3d``.
 
@@ -309,7 +309,7 @@ class AvgPool2d(_AvgPoolNd):
 
     Shape: as :func:`avg_pool2d`.
 
-    Explained in: Pooling and aliasing.
+    Explained in: Pooling, downsampling and aliasing.
 
     Tested against: ``torch.nn.AvgPool2d``.
 
@@ -330,7 +330,7 @@ class AvgPool3d(_AvgPoolNd):
 
     Shape: as :func:`avg_pool3d`.
 
-    Explained in: Pooling and aliasing.
+    Explained in: Pooling, downsampling and aliasing.
 
     Tested against: ``torch.nn.AvgPool3d``.
 

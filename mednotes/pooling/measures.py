@@ -55,7 +55,7 @@ def spectrum(image: torch.Tensor | np.ndarray) -> torch.Tensor | np.ndarray:
         - image: ``(H, W)``, ``(C, H, W)`` or ``(N, C, H, W)``
         - output: same as image
 
-    Explained in: Pooling and aliasing.
+    Explained in: Pooling, downsampling and aliasing.
 
     Tested against: pure sinusoids (peaks exactly at ``W // 2 ± f``) and constant images (DC
     only), and ``numpy.fft.fftshift(numpy.fft.fft2(...))``.
@@ -91,7 +91,7 @@ def frequency_axis(
     Shape:
         - output: ``(size,)``
 
-    Explained in: Pooling and aliasing.
+    Explained in: Pooling, downsampling and aliasing.
 
     Tested against: ``numpy.fft.fftshift(numpy.fft.fftfreq(size))``.
 
@@ -126,7 +126,7 @@ def radial_profile(spec: torch.Tensor | np.ndarray) -> tuple:
         - spec: ``(..., H, W)``
         - output: ``(M // 2 + 1,)`` and ``(..., M // 2 + 1)``
 
-    Explained in: Pooling and aliasing.
+    Explained in: Pooling, downsampling and aliasing.
 
     Tested against: a hand count of the rings on small grids, and sinusoids whose ring is
     known.
@@ -205,7 +205,7 @@ def subpixel_roll(
         - x: any, with at least one dim
         - output: same as x
 
-    Explained in: Pooling and aliasing.
+    Explained in: Pooling, downsampling and aliasing.
 
     Tested against: ``torch.roll`` for whole shifts, ``scipy.ndimage.fourier_shift`` for
     fractional ones (forward, and the gradient, which is the roll by ``-shift``).
@@ -321,7 +321,7 @@ def shift_equivariance_error(
     Shape:
         - x: ``(N, C, *spatial)``; op(x): ``(N, C', *spatial')`` with as many dims as x
 
-    Explained in: Pooling and aliasing.
+    Explained in: Pooling, downsampling and aliasing.
 
     Tested against: known answers: the identity (0 for any shift), subsampling of a signal
     with even-index content only (0 for even shifts, exactly 1 for odd ones), sinusoids
@@ -487,7 +487,7 @@ def shift_consistency(
         - images: ``(N, C, *spatial)``
         - model output: ``(B, classes)`` for a batch of ``B`` shifted images
 
-    Explained in: Pooling and aliasing.
+    Explained in: Pooling, downsampling and aliasing.
 
     Tested against: a global-average-pooling classifier (exactly 1.0 under circular shifts)
     and a classifier that reads the parity of the shift (the fraction of equal parities in

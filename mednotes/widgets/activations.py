@@ -175,7 +175,7 @@ def activation_explorer(bias: float = 0.0, scale: float = 1.0, name: str = "relu
     Returns:
         An ``ipywidgets`` box; display it (or leave it last in a cell) to use it.
 
-    Explained in: Building a layer.
+    Explained in: Building a layer: affine maps, activations and normalization.
 
     Example:
         >>> box = activation_explorer(bias=-3.0)

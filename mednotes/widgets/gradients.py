@@ -11,7 +11,7 @@ large for some layers and too small for others.
 Every profile is computed once, when the explorer is built
 (:func:`~mednotes.widgets.gradients.gradient_profiles`), so moving a control only redraws.
 
-Explained in: Residual networks.
+Explained in: Residual networks: depth, gradients and the shortcut.
 
 Tested against: ``loss.backward()`` and each layer's ``.grad``, with the layers named by hand.
 """
@@ -60,7 +60,7 @@ def gradient_profile(net: torch.nn.Module, images: torch.Tensor,
     Returns:
         ``(depth,)`` float64 tensor: ``‖∂L/∂W_l‖`` for the layers of :func:`~mednotes.nets.weight_layers`.
 
-    Explained in: Residual networks.
+    Explained in: Residual networks: depth, gradients and the shortcut.
 
     Example:
         >>> _ = torch.manual_seed(0)
@@ -295,7 +295,7 @@ def gradient_profile_explorer(profiles: dict | None = None, *, depth: int = 56,
     Returns:
         An ``ipywidgets`` box; leave it last in a cell to use it.
 
-    Explained in: Residual networks.
+    Explained in: Residual networks: depth, gradients and the shortcut.
 
     Example:
         >>> p = gradient_profiles(*default_batch(8), depths=(8, 20))

@@ -214,7 +214,7 @@ def batch_size_explorer(features, batch_sizes=(1, 2, 4, 8, 16, 32), *, groups: i
     Returns:
         An ``ipywidgets`` box; display it (or leave it last in a cell) to use it.
 
-    Explained in: Building a layer.
+    Explained in: Building a layer: affine maps, activations and normalization.
 
     Example:
         >>> features = torch.randn(40, 4, 6, 6, 6) * torch.rand(40, 1, 1, 1, 1)
