@@ -64,7 +64,7 @@ def clahe(image: torch.Tensor, clip_limit: float = 0.01, kernel_size=None,
           nbins: int = 256) -> torch.Tensor:
     """Contrast-limited adaptive histogram equalisation of every channel (2-D images).
 
-    Each ``(H, W)`` plane goes through :func:`skimage.exposure.equalize_adapthist` on its own,
+    Each ``(H, W)`` plane goes through ``skimage.exposure.equalize_adapthist`` on its own,
     so the result is the same as calling scikit-image plane by plane. Like scikit-image,
     the plane is first stretched to its own minimum and maximum, quantised to 16 bits, and
     the result is stretched to [0, 1] again.

@@ -108,7 +108,7 @@ def rgb_to_hed(image: torch.Tensor) -> torch.Tensor:
 
     Computes scikit-image's ``rgb2hed`` (Ruifrok & Johnston's matrix): intensities are
     clamped at ``1e-6``, turned into optical density in scikit-image's units (``OD / 6``),
-    multiplied by :data:`HED_FROM_RGB`, and negative amounts are set to 0.
+    multiplied by ``HED_FROM_RGB``, and negative amounts are set to 0.
 
     Args:
         image: RGB in [0, 1], floating point.

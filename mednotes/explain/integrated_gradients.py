@@ -100,7 +100,7 @@ def integrated_gradients(model: nn.Module, x: torch.Tensor, target, *,
         baseline: the reference image: None (zeros), a number, or a tensor with the shape of
             ``x`` or of one image.
         steps: points on the path.
-        method: the quadrature rule, one of :data:`METHODS` (captum's names and default).
+        method: the quadrature rule, one of ``METHODS`` (captum's names and default).
         region: for a segmentation output, the mask of pixels whose logits are summed.
         batch_size: images per forward pass (None: every step of every image at once).
         return_delta: also return the completeness error per image,

@@ -3,7 +3,7 @@
 Dice counts voxels, so one large lesion outweighs ten small ones: a model that segments the
 large lesion well and misses every small one still scores a good Dice. A radiologist counting
 new multiple-sclerosis lesions, or metastases, asks another question: which lesions were found?
-Here each lesion is a connected component of the mask (:func:`scipy.ndimage.label`), and
+Here each lesion is a connected component of the mask (``scipy.ndimage.label``), and
 components are matched between prediction and ground truth.
 
 The matching rule: a predicted component and a ground-truth lesion *match* when their

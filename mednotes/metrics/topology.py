@@ -2,7 +2,7 @@
 
 Dice counts pixels, and a thick vessel holds most of them: a prediction that misses every
 capillary, or cuts a vessel in two, can still score a high Dice. The metrics here compare
-*skeletons* (one-pixel-wide centre lines, :func:`skimage.morphology.skeletonize`) with masks,
+*skeletons* (one-pixel-wide centre lines, ``skimage.morphology.skeletonize``) with masks,
 as clDice does (Shit et al., 2021):
 
 - skeleton recall (clDice's *topology sensitivity*): the fraction of the ground truth's
@@ -16,8 +16,9 @@ Conventions are those of :func:`~mednotes.metrics.dice_score`: bool masks ``(N, 
 or class indices with ``num_classes``, 2-D or 3-D, one score per image and class ``(N, C')``.
 The empty cases follow the ground truth, as for Dice with MONAI's ``ignore_empty``:
 
-- empty ground truth: NaN with ``ignore_empty=True`` (the default; :func:`mean_score` skips
-  it), else 1 if the prediction is empty too and 0 if it is not;
+- empty ground truth: NaN with ``ignore_empty=True`` (the default;
+  :func:`~mednotes.metrics.mean_score` skips it), else 1 if the prediction is empty too and
+  0 if it is not;
 - non-empty ground truth, empty prediction: 0 for all three (nothing was found);
 - a non-empty mask whose skeleton vanishes (a 2×2×2 cube in 3-D has no skeleton) keeps the
   mask itself as its skeleton, so that a score is never ``0 / 0``;
@@ -42,7 +43,7 @@ __all__ = ["cl_dice", "skeleton", "skeleton_precision", "skeleton_recall"]
 def skeleton(mask) -> np.ndarray:
     """The centre line of a 2-D or 3-D binary mask, one pixel wide (bool numpy array).
 
-    :func:`skimage.morphology.skeletonize`, except that a non-empty mask whose skeleton
+    ``skimage.morphology.skeletonize``, except that a non-empty mask whose skeleton
     would be empty (a 2×2×2 cube in 3-D) is its own skeleton.
 
     Args:

@@ -3,8 +3,8 @@
 Grad-CAM (:func:`mednotes.explain.grad_cam`) can be taken at any convolutional layer. Early
 layers give sharp maps of edges and blobs that hardly depend on the class; late layers give
 coarse maps that do. The viewer precomputes the map of every chosen layer for a few images
-(:func:`grad_cam_layers`) and shows one over its image; a slider picks the layer, another
-the image.
+(:func:`~mednotes.widgets.gradcam.grad_cam_layers`) and shows one over its image; a slider
+picks the layer, another the image.
 
 Explained in: Trust and interpretability.
 
@@ -113,7 +113,7 @@ def grad_cam_explorer(images: torch.Tensor, maps: dict, *, layer: str | None = N
 
     Args:
         images: the images the maps were computed on, ``(N, C, H, W)``.
-        maps: from :func:`grad_cam_layers`.
+        maps: from :func:`~mednotes.widgets.gradcam.grad_cam_layers`.
         layer: the layer shown first (default: the first in ``maps``).
         index: the image shown first.
 

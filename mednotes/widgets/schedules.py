@@ -10,8 +10,8 @@ loss and the validation metric epoch by epoch. The selected runs are in colour (
 thin, their mean thick); every other run is in light grey, so the scale stays put while
 you move the controls.
 
-Training is what costs: :func:`schedule_runs` does it once, with :func:`~mednotes.train.fit`,
-and moving a control only redraws.
+Training is what costs: :func:`~mednotes.widgets.schedules.schedule_runs` does it once,
+with :func:`~mednotes.train.fit`, and moving a control only redraws.
 
 Explained in: Training a segmentation network.
 
@@ -242,7 +242,8 @@ def schedule_explorer(runs: dict, steps_per_epoch: int, *, metric: str = "dice",
     """Schedule buttons and a peak-rate slider over runs trained beforehand.
 
     Args:
-        runs: from :func:`schedule_runs`: ``{(schedule, peak lr): [History, ...]}``.
+        runs: from :func:`~mednotes.widgets.schedules.schedule_runs`:
+            ``{(schedule, peak lr): [History, ...]}``.
         steps_per_epoch: optimizer steps in one epoch of those runs (to draw the rate
             step by step; checked against each history's ``lr`` column).
         metric: the validation column to plot, e.g. ``"dice"``.

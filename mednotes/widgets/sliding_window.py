@@ -12,7 +12,8 @@ windows drawn on it, the sum of the windows' weights at each pixel
 (:func:`~mednotes.inference.blend_weights`), and the seam: the absolute difference between
 the sliding-window output (:func:`~mednotes.inference.sliding_window_inference`) and the
 predictor applied to the whole image at once. Everything is computed once, when the explorer
-is built (:func:`sliding_window_frames`), so moving a control only redraws.
+is built (:func:`~mednotes.widgets.sliding_window.sliding_window_frames`), so moving a
+control only redraws.
 
 Explained in: Neuroradiology: lesion segmentation on brain MRI.
 
@@ -98,9 +99,9 @@ def sliding_window_frames(image: torch.Tensor | None = None,
     """Everything the explorer draws, for every overlap and blending mode.
 
     Args:
-        image: a 2D image ``(H, W)`` (default: :func:`default_image`).
+        image: a 2D image ``(H, W)`` (default: ``default_image()``).
         predictor: ``predictor(windows (n, 1, h, w)) -> (n, C, h, w)``, e.g. a trained 2D
-            U-Net in eval mode (default: :func:`box_predictor`).
+            U-Net in eval mode (default: :func:`~mednotes.widgets.sliding_window.box_predictor`).
         roi_size: the window's side in pixels.
         overlaps: the overlaps to offer, each in [0, 1).
         modes: blending modes, among ``"constant"`` and ``"gaussian"``.
@@ -259,8 +260,9 @@ def sliding_window_explorer(frames: dict | None = None, *, overlap: float = 0.0,
     """An overlap slider and a blending toggle over the windows, weights and seam.
 
     Args:
-        frames: from :func:`sliding_window_frames` (default: computed on a brain slice with
-            :func:`box_predictor`).
+        frames: from :func:`~mednotes.widgets.sliding_window.sliding_window_frames`
+            (default: computed on a brain slice with
+            :func:`~mednotes.widgets.sliding_window.box_predictor`).
         overlap: the overlap shown first, one of the frames' overlaps.
         mode: the blending mode shown first.
 
@@ -310,7 +312,8 @@ def sliding_window_animation(frames: dict | None = None, *, interval_ms: int = 1
     Gaussian blending.
 
     Args:
-        frames: from :func:`sliding_window_frames` (default: computed as for the explorer).
+        frames: from :func:`~mednotes.widgets.sliding_window.sliding_window_frames`
+            (default: computed as for the explorer).
         interval_ms: milliseconds between frames.
         dpi: resolution of the frames.
 
