@@ -16,7 +16,13 @@ Example:
     ['brain', 'ct', 'fundus', 'histology', 'mr']
 """
 
-from mednotes.data.augmentation import Compose, IntensityJitter, RandomFlip, RandomRot90, augment
+from mednotes.data.augmentation import (
+    Compose,
+    IntensityJitter,
+    RandomFlip,
+    RandomRot90,
+    augment,
+)
 from mednotes.data.images import (
     available,
     brain_template,
@@ -29,8 +35,8 @@ from mednotes.data.images import (
 from mednotes.data.intensity import WINDOWS, window
 from mednotes.data.lesions import BrainLesions, brain_lesions
 from mednotes.data.medmnist_files import MedMNIST, medmnist
-from mednotes.data.shortcuts import lesion_slices, marked
 from mednotes.data.nuclei import HistologyPatches, histology_patches
+from mednotes.data.shortcuts import lesion_slices, marked
 from mednotes.data.toy import toy_squares
 from mednotes.data.vessels import RetinalVessels, retinal_vessels
 

@@ -11,16 +11,25 @@ player for static twins) and, in :mod:`mednotes.viz`, the house style of every f
 from mednotes.widgets.activations import activation_animation, activation_explorer
 from mednotes.widgets.downsampling import downsampling_animation, downsampling_explorer
 from mednotes.widgets.gradcam import grad_cam_animation, grad_cam_explorer
-from mednotes.widgets.gradients import gradient_profile_animation, gradient_profile_explorer
+from mednotes.widgets.gradients import (
+    gradient_profile_animation,
+    gradient_profile_explorer,
+)
 from mednotes.widgets.normalization import batch_size_animation, batch_size_explorer
 from mednotes.widgets.overlap import overlap_animation, overlap_explorer
 from mednotes.widgets.player import animation_html
 from mednotes.widgets.schedules import schedule_animation, schedule_explorer
-from mednotes.widgets.sliding_window import sliding_window_animation, sliding_window_explorer
 from mednotes.widgets.sliding import correlation_animation, correlation_explorer
+from mednotes.widgets.sliding_window import (
+    sliding_window_animation,
+    sliding_window_explorer,
+)
 from mednotes.widgets.stain import stain_animation, stain_explorer
 from mednotes.widgets.unet_features import unet_feature_animation, unet_feature_explorer
-from mednotes.widgets.vessels import vessel_threshold_animation, vessel_threshold_explorer
+from mednotes.widgets.vessels import (
+    vessel_threshold_animation,
+    vessel_threshold_explorer,
+)
 from mednotes.widgets.windowing import window_animation, window_explorer
 
 __all__ = [

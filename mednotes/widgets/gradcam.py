@@ -13,15 +13,13 @@ Tested against: :func:`mednotes.explain.grad_cam` called layer by layer.
 
 from __future__ import annotations
 
-import numbers
-
 import numpy as np
 import torch
 from matplotlib import animation
 from matplotlib.figure import Figure
 
 from mednotes._checks import check_int, check_tensor, describe
-from mednotes.widgets._figure import figure_png
+from mednotes.widgets._figure import check_interval_ms, figure_png
 
 __all__ = ["grad_cam_animation", "grad_cam_explorer", "grad_cam_layers"]
 
@@ -186,9 +184,7 @@ def grad_cam_animation(images: torch.Tensor, maps: dict, *, index: int = 0,
     """
     pictures, maps = _check_inputs(images, maps)
     index = check_int("index", index, 0, len(pictures) - 1)
-    if isinstance(interval_ms, bool) or not isinstance(interval_ms, numbers.Integral) \
-            or interval_ms < 1:
-        raise ValueError(f"interval_ms must be a positive int, got {describe(interval_ms)}")
+    check_interval_ms(interval_ms)
     names = list(maps)
     fig, update = _cam_figure(pictures, maps, dpi=dpi)
 

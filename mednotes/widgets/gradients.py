@@ -18,8 +18,6 @@ Tested against: ``loss.backward()`` and each layer's ``.grad``, with the layers 
 
 from __future__ import annotations
 
-import numbers
-
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -29,7 +27,7 @@ from matplotlib.ticker import FuncFormatter, LogLocator, NullLocator
 
 from mednotes._checks import check_bool, check_choice, check_int, describe
 from mednotes.nets import PlainNet, weight_layers
-from mednotes.widgets._figure import figure_png
+from mednotes.widgets._figure import check_interval_ms, figure_png
 
 #: The depths the explorer offers: He et al.'s 6n + 2 with n = 1, 3 and 9.
 DEPTHS = (8, 20, 56)
@@ -353,9 +351,7 @@ def gradient_profile_animation(profiles: dict | None = None, *, norm="batch",
     """
     profiles = gradient_profiles() if profiles is None else _check_profiles(profiles)
     check_choice("norm", norm, NORMS)
-    if isinstance(interval_ms, bool) or not isinstance(interval_ms, numbers.Integral) \
-            or interval_ms < 1:
-        raise ValueError(f"interval_ms must be a positive int, got {describe(interval_ms)}")
+    check_interval_ms(interval_ms)
     steps = [(d, r, n) for (d, r, n) in sorted(profiles, key=lambda k: (k[0], k[1]))
              if n == norm]
     if not steps:

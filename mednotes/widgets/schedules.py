@@ -34,7 +34,7 @@ from matplotlib.figure import Figure
 from mednotes._checks import check_choice, check_int, check_number, describe
 from mednotes.train.history import History
 from mednotes.train.schedule import SCHEDULES, lr_factor
-from mednotes.widgets._figure import figure_png
+from mednotes.widgets._figure import check_interval_ms, figure_png
 
 _COLORS = {"constant": "tab:blue", "cosine": "tab:orange", "onecycle": "tab:green"}
 
@@ -323,9 +323,7 @@ def schedule_animation(runs: dict, steps_per_epoch: int, *, metric: str = "dice"
         (1, 0)
     """
     runs = _check_runs(runs, steps_per_epoch, _metric(metric))
-    if isinstance(interval_ms, bool) or not isinstance(interval_ms, numbers.Integral) \
-            or interval_ms < 1:
-        raise ValueError(f"interval_ms must be a positive int, got {describe(interval_ms)}")
+    check_interval_ms(interval_ms)
     order = sorted(runs, key=lambda k: (SCHEDULES.index(k[0]), k[1]))
     fig, update = _schedule_figure(runs, steps_per_epoch, metric, dpi=dpi)
 

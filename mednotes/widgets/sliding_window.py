@@ -24,7 +24,6 @@ whole image, recomputed in the tests; window outlines against
 
 from __future__ import annotations
 
-import numbers
 from collections.abc import Callable
 
 import numpy as np
@@ -48,7 +47,7 @@ from mednotes.inference import (
     window_starts,
 )
 from mednotes.viz import imshow
-from mednotes.widgets._figure import figure_png
+from mednotes.widgets._figure import check_interval_ms, figure_png
 
 #: The overlaps the explorer offers by default.
 OVERLAPS = (0.0, 0.25, 0.5, 0.75)
@@ -328,9 +327,7 @@ def sliding_window_animation(frames: dict | None = None, *, interval_ms: int = 1
         (1, 0)
     """
     frames = sliding_window_frames() if frames is None else _check_frames(frames)
-    if isinstance(interval_ms, bool) or not isinstance(interval_ms, numbers.Integral) \
-            or interval_ms < 1:
-        raise ValueError(f"interval_ms must be a positive int, got {describe(interval_ms)}")
+    check_interval_ms(interval_ms)
     keys = _keys(frames)
     fig, update = _figure(frames, dpi=dpi)
 

@@ -13,7 +13,6 @@ Tested against: the classifiers called directly on ``stain_jitter``'s output.
 
 from __future__ import annotations
 
-import numbers
 from collections.abc import Callable, Mapping, Sequence
 
 import numpy as np
@@ -23,7 +22,7 @@ from matplotlib.figure import Figure
 
 from mednotes._checks import check_number, check_tensor, describe
 from mednotes.data.stain import stain_jitter
-from mednotes.widgets._figure import figure_png
+from mednotes.widgets._figure import check_interval_ms, figure_png
 
 #: The haematoxylin factors the static twin steps through.
 SCALES = (0.5, 0.75, 1.0, 1.25, 1.5, 1.75, 2.0, 2.25)
@@ -213,9 +212,7 @@ def stain_animation(patch: torch.Tensor, models: Mapping[str, Callable], classes
         raise TypeError(f"scales must be a sequence of haematoxylin factors, got "
                         f"{describe(scales)}")
     scales = tuple(check_number("scales", s, 0.0, open_low=True) for s in scales)
-    if isinstance(interval_ms, bool) or not isinstance(interval_ms, numbers.Integral) \
-            or interval_ms < 1:
-        raise ValueError(f"interval_ms must be a positive int, got {describe(interval_ms)}")
+    check_interval_ms(interval_ms)
     fig, update = _stain_figure(patch, models, classes, dpi=dpi)
 
     def frame(k: int):
