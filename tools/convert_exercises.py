@@ -1,7 +1,10 @@
 """Convert practice notebooks to nbgrader's format, with links that work everywhere.
 
 Usage:
-    python tools/convert_exercises.py [NOTEBOOK_OR_FOLDER ...] [--execute] [--check]
+    python tools/convert_exercises.py [NOTEBOOK_OR_FOLDER ...] [--execute] [--check] [--force]
+
+The notebooks are rewritten in place, so the script changes nothing without ``--force``: it
+says which notebooks it would rewrite (as ``--check`` does) and exits 1.
 
 With no path it converts every ``exercises/*.ipynb``. Running it again changes nothing
 (idempotent), so it can run over old and new practices alike. For each notebook it:
@@ -263,6 +266,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--execute", action="store_true", help="re-run and store outputs")
     parser.add_argument("--check", action="store_true",
                         help="change nothing; exit 1 if a notebook is not converted yet")
+    parser.add_argument("--force", action="store_true",
+                        help="rewrite the notebooks in place (without it, nothing is written)")
     args = parser.parse_args(argv)
     stale = 0
     for path in _paths(args.paths):
@@ -275,6 +280,10 @@ def main(argv: list[str] | None = None) -> int:
         if args.check:
             stale += changed
             print(f"{path.name}: {'needs converting' if changed else 'converted'}")
+            continue
+        if (changed or args.execute) and not args.force:
+            stale += 1
+            print(f"{path.name}: would be rewritten in place; run again with --force")
             continue
         if args.execute:
             execute(after, path.parent)
