@@ -49,13 +49,7 @@ CHAPTER_FOLDERS = ("book/principles/", "book/data/", "book/applications/")
 GLOSSARY = ROOT / "book" / "reference" / "glossary.md"
 
 #: Practices written before practices stated their objective in a line of its own.
-PRACTICES_WITHOUT_OBJECTIVE = frozenset({
-    "exercises/00_hounsfield_units", "exercises/01_conv_arithmetic",
-    "exercises/02_correlation_loops", "exercises/03_batchnorm_by_hand",
-    "exercises/04_convnormact_counting", "exercises/05_pooling_sizes",
-    "exercises/06_predicting_aliasing", "exercises/07_dice_and_ce_by_hand",
-    "exercises/08_dice_gradient",
-})
+PRACTICES_WITHOUT_OBJECTIVE: frozenset[str] = frozenset()
 
 #: Chapters whose glossary links are still to come (the chapter is being rewritten).
 CHAPTERS_WITHOUT_TERMS: frozenset[str] = frozenset()
