@@ -5,7 +5,7 @@ BIN     = $(VENV)/bin
 STAMP   = $(VENV)/.installed
 PORT   ?= 8000
 
-.PHONY: book test test-site test-gpu serve clean student benchmark
+.PHONY: book pdf test test-site test-gpu serve clean student practice benchmark
 
 # The course environment, created when missing and refreshed when its recipe changes.
 $(STAMP): requirements.txt pyproject.toml
@@ -19,6 +19,15 @@ book: $(STAMP)  ## build the website into _build/html, every notebook executed
 	$(BIN)/jupyter-book build . -W -n --keep-going
 	$(BIN)/python tools/check_site.py _build/html
 	@echo "The book is in _build/html: open _build/html/index.html, or run 'make serve'."
+
+# The whole book as one PDF, offline: the one-page site (singlehtml; it reuses make book's
+# execution cache, so with a warm cache no notebook runs again), printed by chromium with a title
+# page, a table of contents with page numbers, numbered chapters and each explorer's first frame
+# (tools/pdf.py, book/_vendor/print/; CHROMIUM=path to use another browser). Warnings are make
+# book's business (-W there); here they are printed and the PDF is still made.
+pdf: $(STAMP)  ## the whole book as one PDF: _build/pdf/book.pdf
+	$(BIN)/jupyter-book build . --builder singlehtml -n --keep-going
+	$(BIN)/python tools/pdf.py --site _build/singlehtml --out _build/pdf/book.pdf
 
 test: $(STAMP)  ## library tests, doctests, nbval over exercises/, every book notebook executed
 	$(BIN)/python tests/_torchvision_models.py  # torchvision's model code: the ResNet reference (never pip-installed; see the file)
@@ -40,6 +49,11 @@ serve: ## serve the built site on http://localhost:$(PORT)
 
 student: $(STAMP)  ## write student versions of the exercises into student/
 	$(BIN)/python -m mednotes.course student exercises/ --out student/
+
+# The student versions that the website's practice pages download and open on Colab and Binder;
+# committed; tests/test_practice_folder.py fails when they differ from what exercises/ gives.
+practice: $(STAMP)  ## after changing exercises/: regenerate practice/, their student versions (commit it)
+	$(BIN)/python -m mednotes.course student exercises/ --out practice/ --force
 
 benchmark: $(STAMP)  ## speed ratios against torch's own ops and MONAI's U-Net; training time to quality
 	$(BIN)/python benchmarks/conv.py

@@ -344,6 +344,25 @@ PLAUSIBLE_MISTAKES = [
     ("nyquist_after_stride", 0.17, "rounded to two figures: 2% off"),
     ("water_hu", 0.4, "close to 0 is not the definition"),
     ("air_hu", -1000.4, "close to -1000 is not the definition"),
+    # practices 16 and 19: one mistake each here, the others in test_course_convolution.py
+    # and test_course_pooling.py
+    ("conv1d_input_grad_by_hand", [-6, 11, -15], "padded on one side only: as long as y"),
+    ("conv1d_weight_grad_by_hand", [-10, -10, -10], "the first tap's sum for every tap"),
+    ("conv2d_input_grad", lambda g, w: F.conv_transpose2d(g, w.flip(-2, -1)),
+     "flipped by hand, then conv_transpose2d: flipped twice"),
+    ("conv2d_weight_grad", lambda x, g: F.conv2d(x.transpose(0, 1), g.transpose(0, 1)).transpose(
+        0, 1) / g[0, 0].numel(), "a mean over the positions"),
+    ("conv2d_input_grad_strided", lambda g, w, s, size: F.pad(F.conv_transpose2d(g, w), (
+        0, size[1] - g.shape[-1] - w.shape[-1] + 1, 0, size[0] - g.shape[-2] - w.shape[-1] + 1)),
+     "the stride ignored, zeros padded up to the size"),
+    ("binomial_kernel_2d", [[0.25, 0.5, 0.25]] * 3, "the 1-D kernel in every row"),
+    ("blur_gain_at_new_nyquist", 0.707, "|cos(πf)|, a 2-tap box, not cos²(πf)"),
+    ("blur_frequency_response", lambda f: abs(math.cos(2 * math.pi * f)), "the outer taps only"),
+    ("blurpool2d", lambda x, stride=2: x[..., ::stride, ::stride], "no blur: naive subsampling"),
+    ("shift_equivariance", lambda op, x, shift: float(
+        (torch.roll(x, shift, (2, 3)) - x).norm() / x.norm()), "the input's change measured"),
+    ("max_vs_max_blur_shift_error", CHECKS["max_vs_max_blur_shift_error"].reference()[:1] * 2,
+     "max pooling's error twice"),
 ]
 
 
@@ -358,12 +377,16 @@ def test_plausible_mistake_fails(name, answer, mistake, capsys):
 def test_every_check_of_part_one_has_plausible_mistakes_listed():
     """Each chapter's practices list the mistakes students make, here or in
     test_course_<chapter>.py; a check without any would pass them unnoticed."""
+    import test_course_convolution
+    import test_course_layers
     import test_course_losses
+    import test_course_pooling
     import test_course_resnets
     import test_course_unet
 
-    listed = {name for module in (test_course_losses, test_course_resnets, test_course_unet)
-              for name, _, _ in module.PLAUSIBLE_MISTAKES}
+    modules = (test_course_convolution, test_course_layers, test_course_losses,
+               test_course_pooling, test_course_resnets, test_course_unet)
+    listed = {name for module in modules for name, _, _ in module.PLAUSIBLE_MISTAKES}
     listed |= {name for name, _, _ in PLAUSIBLE_MISTAKES}
     part_one = {name for name in CHECKS if CHECKS.chapter[name] in PART_ONE_MODULES}
     assert part_one - listed == set()

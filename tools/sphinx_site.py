@@ -15,6 +15,18 @@ tests/site/ (``make test-site``).
   aria-required-children, critical); entries become ``role="listitem"``.
 - **Each script once.** sphinx-thebe declares ``const THEBE_JS_URL`` in an inline script that
   reaches some pages twice (a SyntaxError in the console); identical scripts are kept once.
+- **Students get the student version of a practice** (issue 15). The pages of ``exercises/``
+  are the instructor notebooks, solutions included. On those pages:
+
+  - every solution cell (an nbgrader solution cell, or one with a ``BEGIN SOLUTION`` marker)
+    is folded behind a toggle that reads "Show solution", whether or not it is tagged
+    ``hide-input``;
+  - the download button serves the student notebook, written into the site at
+    ``practice/<name>.ipynb`` by the generator of ``python -m mednotes.course student`` (the
+    download works offline);
+  - the Colab and Binder buttons open ``practice/<name>.ipynb`` in the repository: the student
+    versions committed there (``make practice``). A copy that is missing or differs from what
+    the generator writes today is a build warning, so the buttons never open a stale notebook.
 """
 
 from __future__ import annotations
@@ -22,9 +34,18 @@ from __future__ import annotations
 import ast
 import json
 import re
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 from docutils import nodes
+from sphinx.util import logging
+
+logger = logging.getLogger(__name__)
+
+#: The instructor notebooks (the practice pages) and the folder, in the repository and in the
+#: built site, that holds their student versions under the same names.
+EXERCISES = "exercises"
+STUDENT_FOLDER = "practice"
+SHOW_SOLUTION, HIDE_SOLUTION = "Show solution", "Hide solution"
 
 _PLAYER_IMG = re.compile(r'<img id="(_anim_img\w+)"(?![^>]*\balt=)')
 _PLAYER_SLIDER = re.compile(r'(<input id="_anim_slider\w+" type="range")(?![^>]*\baria-label=)')
@@ -171,8 +192,138 @@ def listitem_citations(app, pagename, templatename, context, doctree) -> None:
         context["body"] = body.replace('role="doc-biblioentry"', 'role="listitem"')
 
 
+# ------------------------------------------------------------------- practices: student versions
+
+
+def practice_name(pagename: str) -> str | None:
+    """The notebook name of a practice page, or None for any other page.
+
+    Example:
+        >>> practice_name("exercises/00_hounsfield_units"), practice_name("book/index")
+        ('00_hounsfield_units', None)
+    """
+    path = PurePosixPath(pagename)
+    return path.name if path.parent == PurePosixPath(EXERCISES) else None
+
+
+def _is_solution(cell: nodes.Element, source: str) -> bool:
+    from mednotes.course.student import BEGIN
+
+    nbgrader = (cell.get("cell_metadata") or {}).get("nbgrader") or {}
+    return nbgrader.get("solution") is True or any(map(BEGIN.match, source.splitlines()))
+
+
+#: What a solution cell hides: its source always, and whatever else its tags already hid
+#: (MyST-NB's modes; one it adds later hides the whole cell).
+_SOLUTION_HIDE_MODE = {None: "input", "input": "input", "output": "input+output",
+                       "input+output": "input+output", "all": "all"}
+
+
+def fold_solutions(app, doctree: nodes.document) -> None:
+    """Fold every solution cell of a practice behind a "Show solution" toggle."""
+    env = app.env
+    if practice_name(env.docname) is None:
+        return
+    sources = _cell_sources(Path(env.doc2path(env.docname)))
+    for cell in doctree.findall(nodes.container):
+        if cell.get("nb_element") != "cell_code":
+            continue
+        index = cell.get("cell_index")
+        source = sources[index] if isinstance(index, int) and index < len(sources) else ""
+        if not _is_solution(cell, source):
+            continue
+        cell["hide_mode"] = _SOLUTION_HIDE_MODE.get(cell.get("hide_mode"), "all")
+        cell["prompt_show"], cell["prompt_hide"] = SHOW_SOLUTION, HIDE_SOLUTION
+        cell["classes"].append("solution")
+
+
+#: MyST-NB names every toggle "Toggle hidden content", over its visible label; a solution's
+#: toggle is named by what it shows ("Show solution" / "Hide solution"), as a reader sees it.
+_SOLUTION_SUMMARY = re.compile(r'<summary aria-label="Toggle hidden content">(\s*<p class="collapsed '
+                               rf'admonition-title">{SHOW_SOLUTION}</p>)')
+
+
+def name_solution_toggles(app, pagename, templatename, context, doctree) -> None:
+    """A solution toggle's accessible name is its visible label."""
+    body = context.get("body")
+    if body and practice_name(pagename) is not None:
+        context["body"] = _SOLUTION_SUMMARY.sub(r"<summary>\1", body)
+
+
+def student_launch_url(url: str, pagename: str, path_to_docs: str = "") -> str:
+    """A launch button's URL, opening the student version of a practice instead.
+
+    Example:
+        >>> student_launch_url("https://colab.research.google.com/github/o/r/blob/main/"
+        ...                    "exercises/01_conv_arithmetic.ipynb", "exercises/01_conv_arithmetic")
+        'https://colab.research.google.com/github/o/r/blob/main/practice/01_conv_arithmetic.ipynb'
+    """
+    prefix = f"{path_to_docs.strip('/')}/" if path_to_docs.strip("/") else ""
+    instructor = f"{prefix}{pagename}.ipynb"
+    student = f"{prefix}{STUDENT_FOLDER}/{practice_name(pagename)}.ipynb"
+    return re.sub(rf"(?<=[/=]){re.escape(instructor)}$", student, url)
+
+
+def student_buttons(app, pagename, templatename, context, doctree) -> None:
+    """On a practice page, the download and launch buttons give the student notebook.
+
+    Runs after sphinx-book-theme has made its header buttons (priority 501).
+    """
+    name = practice_name(pagename)
+    if name is None or not context.get("header_buttons"):
+        return
+    path_to_docs = app.config.html_theme_options.get("path_to_docs", "")
+    download = f"{context['pathto'](STUDENT_FOLDER, 1)}/{name}.ipynb"
+    leaks = []
+    for group in context["header_buttons"]:
+        for button in group.get("buttons", []):
+            url = button.get("url", "")
+            if group.get("label") == "download-buttons" and url.endswith(".ipynb"):
+                button.update(url=download, tooltip="Download the student notebook (no solutions)")
+            elif group.get("label") == "launch-buttons" and url:
+                button["url"] = student_launch_url(url, pagename, path_to_docs)
+            if f"{pagename}.ipynb" in button.get("url", ""):
+                leaks.append(button.get("text") or button.get("label"))
+    if leaks:
+        logger.warning(f"the {', '.join(leaks)} button(s) still open the instructor notebook "
+                       f"(a change in sphinx-book-theme?)", location=pagename)
+
+
+def write_student_notebooks(app, exception) -> None:
+    """Write each practice's student version into the site; warn when the repository's differs.
+
+    The site's copy is generated afresh, so the download always matches its page. The Colab and
+    Binder buttons open the repository's copy, which must be the same file (``make practice``).
+    """
+    if exception is not None or app.builder.format != "html":
+        return
+    from mednotes.course.student import write_student_versions
+
+    site, repository = Path(app.outdir) / STUDENT_FOLDER, Path(app.srcdir) / STUDENT_FOLDER
+    for docname in sorted(app.env.found_docs):
+        name = practice_name(docname)
+        source = Path(app.env.doc2path(docname))
+        if name is None or source.suffix != ".ipynb":
+            continue
+        try:
+            [written] = write_student_versions(source, site, force=True)
+        except ValueError as err:
+            logger.warning(f"no student version: {err}", location=docname)
+            continue
+        committed = repository / written.name
+        if not committed.is_file() or committed.read_bytes() != written.read_bytes():
+            state = "is missing" if not committed.is_file() else "differs from the generated one"
+            logger.warning(f"{STUDENT_FOLDER}/{written.name} {state}: the Colab and Binder buttons "
+                           f"open it; run `make practice` to regenerate the student notebooks",
+                           location=docname)
+
+
 def setup(app):
     app.connect("doctree-read", describe_figures)
+    app.connect("doctree-read", fold_solutions)
     app.connect("html-page-context", unique_scripts, priority=900)
     app.connect("html-page-context", listitem_citations)
+    app.connect("html-page-context", name_solution_toggles)
+    app.connect("html-page-context", student_buttons, priority=600)
+    app.connect("build-finished", write_student_notebooks)
     return {"version": "1", "parallel_read_safe": True, "parallel_write_safe": True}
