@@ -19,8 +19,10 @@ from __future__ import annotations
 import ast
 import re
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import nbformat
+if TYPE_CHECKING:  # imported where used: nbformat pulls in jsonschema, 3 s of every practice's start
+    import nbformat
 
 BEGIN = re.compile(r"^(?P<indent>\s*)#+ BEGIN SOLUTION\s*$")
 END = re.compile(r"^\s*#+ END SOLUTION\s*$")
@@ -117,6 +119,8 @@ def strip_solutions(source: str) -> str:
 def make_student_notebook(notebook: nbformat.NotebookNode) -> nbformat.NotebookNode:
     """A copy of ``notebook`` with solutions stubbed, hidden tests and every output removed,
     and no nbgrader metadata (this version is for use without nbgrader)."""
+    import nbformat
+
     student = nbformat.from_dict(notebook)
     for index, cell in enumerate(student.cells):
         cell.metadata.pop("nbgrader", None)
@@ -173,6 +177,8 @@ def write_student_versions(source: str | Path, out: str | Path, *, force: bool =
             f"{len(existing)} student notebook(s) already exist, e.g. {existing[0]}; "
             "pass --force to overwrite them"
         )
+    import nbformat
+
     students = [make_student_notebook(nbformat.read(nb, as_version=4)) for nb in notebooks]
     out.mkdir(parents=True, exist_ok=True)
     for target, student in zip(targets, students):
