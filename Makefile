@@ -60,6 +60,7 @@ benchmark: $(STAMP)  ## speed ratios against torch's own ops and MONAI's U-Net; 
 	$(BIN)/python benchmarks/pooling.py
 	$(BIN)/python benchmarks/nets.py
 	$(BIN)/python benchmarks/train.py
+	$(BIN)/python benchmarks/widgets.py
 
 clean: ## remove the built site and caches (keeps .venv)
 	rm -rf _build .pytest_cache

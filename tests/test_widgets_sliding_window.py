@@ -114,9 +114,11 @@ def test_figure_draws_the_windows_it_is_asked_for(frames):
     fig, update = sliding_window._figure(frames)
     error = update(0.5, "gaussian")
     rows, cols = frames[0.5, "gaussian"]["starts"]
-    assert len(fig.axes[0].patches) == len(rows) * len(cols)
-    corners = sorted((p.get_y() + 0.5, p.get_x() + 0.5) for p in fig.axes[0].patches)
+    (shown,) = [c for c in fig.axes[0].collections if c.get_visible()]
+    assert len(shown.get_paths()) == len(rows) * len(cols)
+    corners = sorted(tuple(p.vertices.min(0)[::-1] + 0.5) for p in shown.get_paths())
     assert corners == sorted((r, c) for r in rows for c in cols)
+    assert all(np.ptp(p.vertices, 0).tolist() == [16, 16] for p in shown.get_paths())
     assert error == pytest.approx(seam_error(frames, 0.5, "gaussian"))
     np.testing.assert_array_equal(fig.axes[2].images[0].get_array(),
                                   frames[0.5, "gaussian"]["seam"])

@@ -16,7 +16,7 @@ from matplotlib import animation
 from matplotlib.figure import Figure
 
 from mednotes.layers import ACTIVATIONS, derivative, elu, leaky_relu, relu
-from mednotes.widgets._figure import figure_png
+from mednotes.widgets._figure import FigureFrames, nice_limit
 
 #: How the explorer names each activation.
 LABELS = {"relu": "ReLU", "leaky_relu": "leaky ReLU", "elu": "ELU"}
@@ -127,7 +127,7 @@ def _activation_figure(responses: np.ndarray, dpi: int = 100):
         counts, _ = np.histogram(np.clip(z, bins[0], bins[-1]), bins=bins)
         neg_bars.set_data(np.where(negative_bins, counts, 0))
         pos_bars.set_data(np.where(negative_bins, 0, counts))
-        ax_hist.set_ylim(0, 1.1 * counts.max())
+        ax_hist.set_ylim(0, nice_limit(1.1 * counts.max()))  # ticks change with the scale only
         ax_hist.set_title(f"bias {bias:+.2f}, scale {scale:.2f}: {info['negative']:.0%} negative",
                           fontsize=10)
 
@@ -200,12 +200,13 @@ def activation_explorer(bias: float = 0.0, scale: float = 1.0, name: str = "relu
     picture = widgets.Image(format="png")
     # A bare Figure, not pyplot's: it reaches the page only as the PNG in the Image widget.
     fig, update = _activation_figure(responses, dpi=80)
+    frames = FigureFrames(fig)  # redraws only what moved; keeps the pictures already shown
 
     def redraw(*_):
-        info = update(bias_slider.value, scale_slider.value, picker.value, slope_slider.value)
+        state = (bias_slider.value, scale_slider.value, picker.value, slope_slider.value)
+        picture.value, info = frames.frame(state, lambda: update(*state))
         readout.value = (f"zero outputs {info['zero_outputs']:.0%}, dead units "
                          f"{int(round(info['dead_units'] * units))} of {units}")
-        picture.value = figure_png(fig)
 
     for control in (bias_slider, scale_slider, picker, slope_slider):
         control.observe(redraw, names="value")

@@ -16,7 +16,7 @@ from mednotes.pooling import (
     subpixel_roll,
 )
 from mednotes.viz import as_numpy, imshow
-from mednotes.widgets._figure import figure_png
+from mednotes.widgets._figure import FigureFrames, _one_torch_thread
 
 #: The pre-filters the explorer offers, in the order of its menu.
 PREFILTERS = ("none", "average", "blur")
@@ -82,8 +82,25 @@ def shift_difference(image: torch.Tensor, factor: int, prefilter: str, shift: in
     return moved[0, 0], spectrum(moved[0, 0]), diff, error
 
 
-def _downsampling_figure(image: torch.Tensor, prefilters, dpi: int = 72, size: float = 2.5):
-    """One row per pre-filter: output, spectrum, difference map. Returns (fig, update)."""
+def _results(image: torch.Tensor, factor: int, name: str, shift: int, memo: dict | None):
+    """:func:`shift_difference` as numpy arrays (and the error), kept in ``memo``."""
+    key = (factor, name, shift)
+    if memo is None or key not in memo:
+        out, spec, diff, error = shift_difference(image, factor, name, shift)
+        found = (as_numpy(out), as_numpy(spec), as_numpy(diff), error)
+        if memo is None:
+            return found
+        memo[key] = found
+    return memo[key]
+
+
+def _downsampling_figure(image: torch.Tensor, prefilters, dpi: int = 72, size: float = 2.5,
+                         memo: dict | None = None):
+    """One row per pre-filter: output, spectrum, difference map. Returns (fig, update).
+
+    ``memo``: results of :func:`shift_difference` already computed, by (factor, pre-filter,
+    shift); the update adds what it computes.
+    """
     rows = len(prefilters)
     fig = Figure(figsize=(3 * size + 0.6, rows * size + 0.5), dpi=dpi, layout="constrained")
     axes = np.asarray(fig.subplots(rows, 3, squeeze=False))
@@ -101,22 +118,32 @@ def _downsampling_figure(image: torch.Tensor, prefilters, dpi: int = 72, size: f
     def update(factor: int, shift: int):
         errors = []
         for row, name in enumerate(prefilters):
-            out, spec, diff, error = shift_difference(image, factor, name, shift)
+            out, spec, diff, error = _results(image, factor, name, shift, memo)
             shown, spec_img, diff_img = panels[row]
             n = out.shape[-1]
             half = 0.5 / factor  # the spectrum's axes in cycles per *input* pixel
             edges = (float(frequency_axis(n)[0]) / factor, -float(frequency_axis(n)[0]) / factor)
-            shown.set_data(as_numpy(out)); shown.set_extent((-0.5, n - 0.5, n - 0.5, -0.5))
-            spec_img.set_data(as_numpy(spec)); spec_img.set_extent((*edges, edges[1], edges[0]))
+            extent = (-0.5, n - 0.5, n - 0.5, -0.5)
+            for artist, data, place in ((shown, out, extent),
+                                        (spec_img, spec, (*edges, edges[1], edges[0])),
+                                        (diff_img, diff, extent)):
+                artist.set_data(data)
+                if tuple(artist.get_extent()) != place:  # moves the axes' limits: only if new
+                    artist.set_extent(place)
             spec_img.set_clim(0, float(spec.max()))
-            diff_img.set_data(as_numpy(diff)); diff_img.set_extent((-0.5, n - 0.5, n - 0.5, -0.5))
-            axes[row, 0].set_title(f"{name}: ÷{factor}, shift {shift}", fontsize=9)
-            axes[row, 1].set_title(f"spectrum (|f| < {half:.3g} cyc/px)", fontsize=9)
-            axes[row, 2].set_title(f"difference, error {error:.3f}", fontsize=9)
+            for col, title in enumerate((f"pre-filter: {name}",
+                                         f"spectrum (|f| < {half:.3g} cyc/px)",
+                                         f"difference, error {error:.3f}")):
+                if axes[row, col].get_title() != title:
+                    axes[row, col].set_title(title, fontsize=9)
             errors.append(error)
+        # one title for what the controls set (one text to draw anew, not one per row)
+        fig.suptitle(f"÷{factor}, input shifted {shift} px", fontsize=10)
         return errors
 
     update(2, 0)
+    fig.draw_without_rendering()  # lay the panels out once; frames then only redraw
+    fig.set_layout_engine("none")
     return fig, update
 
 
@@ -175,11 +202,20 @@ def downsampling_explorer(image, prefilters=PREFILTERS):
     shift = widgets.IntSlider(value=0, min=0, max=7, description="shift",
                               continuous_update=False)
     picture = widgets.Image(format="png")
-    fig, update = _downsampling_figure(pixels, rows, dpi=72)
+    # Every factor and shift computed now (a tenth of a second), so that moving a control
+    # only draws.
+    memo: dict = {}
+    with _one_torch_thread():  # small tensor operations: faster on one thread
+        for f in FACTORS:
+            for s in range(shift.max + 1):
+                for name in rows:
+                    _results(pixels, f, name, s, memo)
+    fig, update = _downsampling_figure(pixels, rows, dpi=72, memo=memo)
+    frames = FigureFrames(fig)  # redraws only what moved; keeps the pictures already shown
 
     def redraw(*_):
-        update(factor.value, shift.value)
-        picture.value = figure_png(fig)
+        state = (factor.value, shift.value)
+        picture.value, _ = frames.frame(state, lambda: update(*state))
 
     factor.observe(redraw, names="value")
     shift.observe(redraw, names="value")

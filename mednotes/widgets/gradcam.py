@@ -19,7 +19,7 @@ from matplotlib import animation
 from matplotlib.figure import Figure
 
 from mednotes._checks import check_int, check_tensor, describe
-from mednotes.widgets._figure import check_interval_ms, figure_png
+from mednotes.widgets._figure import FigureFrames, check_interval_ms
 
 __all__ = ["grad_cam_animation", "grad_cam_explorer", "grad_cam_layers"]
 
@@ -102,6 +102,8 @@ def _cam_figure(pictures: np.ndarray, maps: dict, dpi: int = 80):
         return int(row), int(col)
 
     update(next(iter(maps)), 0)
+    fig.draw_without_rendering()  # lay the figure out once; frames then only redraw
+    fig.set_layout_engine("none")
     return fig, update
 
 
@@ -145,13 +147,14 @@ def grad_cam_explorer(images: torch.Tensor, maps: dict, *, layer: str | None = N
     readout = widgets.Label()
     picture = widgets.Image(format="png")
     fig, update = _cam_figure(pictures, maps, dpi=72)
+    frames = FigureFrames(fig)  # redraws only what moved; keeps the pictures already shown
 
     def redraw(*_):
-        row, col = update(layer_slider.value, image_slider.value)
+        state = (layer_slider.value, image_slider.value)
+        picture.value, (row, col) = frames.frame(state, lambda: update(*state))
         values = maps[layer_slider.value][image_slider.value]
         readout.value = (f"peak at row {row}, col {col} · share of the map above half its "
                          f"peak: {(values > 0.5).mean():.0%} of the image")
-        picture.value = figure_png(fig)
 
     for control in (layer_slider, image_slider):
         control.observe(redraw, names="value")

@@ -27,7 +27,7 @@ from matplotlib.ticker import FuncFormatter, LogLocator, NullLocator
 
 from mednotes._checks import check_bool, check_choice, check_int, describe
 from mednotes.nets import PlainNet, weight_layers
-from mednotes.widgets._figure import check_interval_ms, figure_png
+from mednotes.widgets._figure import FigureFrames, check_interval_ms
 
 #: The depths the explorer offers: He et al.'s 6n + 2 with n = 1, 3 and 9.
 DEPTHS = (8, 20, 56)
@@ -315,12 +315,12 @@ def gradient_profile_explorer(profiles: dict | None = None, *, depth: int = 56,
     readout = widgets.Label()
     picture = widgets.Image(format="png")
     fig, update = _profile_figure(profiles, dpi=72)
+    frames = FigureFrames(fig)  # redraws only what moved; keeps the pictures already shown
 
     def redraw(*_):
-        norm = "batch" if batch_norm.value else None
-        update(depth_slider.value, shortcuts.value, norm)
-        readout.value = _readout(profiles, depth_slider.value, shortcuts.value, norm)
-        picture.value = figure_png(fig)
+        state = (depth_slider.value, shortcuts.value, "batch" if batch_norm.value else None)
+        picture.value, _ = frames.frame(state, lambda: update(*state))
+        readout.value = _readout(profiles, *state)
 
     for control in (depth_slider, shortcuts, batch_norm):
         control.observe(redraw, names="value")

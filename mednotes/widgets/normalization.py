@@ -14,6 +14,8 @@ outputs on random 3-D patches of a brain). For each size the explorer shows
 
 from __future__ import annotations
 
+from collections import OrderedDict
+
 import numpy as np
 import torch
 from matplotlib import animation
@@ -25,9 +27,8 @@ from mednotes.layers import (
     GroupNorm,
     InstanceNorm2d,
     InstanceNorm3d,
-    batch_norm,
 )
-from mednotes.widgets._figure import figure_png
+from mednotes.widgets._figure import FigureFrames, _one_torch_thread, nice_limit
 
 #: The normalisations the explorer compares, in the order of its bars.
 _LAYER_NAMES = ("BatchNorm", "GroupNorm", "InstanceNorm")
@@ -81,58 +82,124 @@ def _batch_indices(pool: int, batch_size: int, count: int, seed: int) -> torch.T
                         for _ in range(count)])
 
 
-def _relative_difference(a: torch.Tensor, b: torch.Tensor) -> float:
-    return float((a - b).abs().mean() / b.abs().mean())
+def _image_sums(features: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, int]:
+    """Per image and channel, the sum of the values and of their squares (float64), and the
+    number of positions they were taken over: every batch's statistics follow from them."""
+    flat = features.reshape(features.shape[0], features.shape[1], -1)
+    squares = torch.stack([(image.double() ** 2).sum(-1) for image in flat])
+    return flat.sum(-1, dtype=torch.float64), squares, flat.shape[-1]
+
+
+_SUMS: OrderedDict = OrderedDict()  # the last pools' sums, shared by explorer and twin
+
+
+def _pool_sums(features: torch.Tensor):
+    """:func:`_image_sums` of a pool, computed once for the explorer and its twin alike.
+
+    Kept for the last two pools, by where their values lie in memory (a reference is kept
+    too, so no other tensor can take their place) and their version (which an in-place
+    change bumps).
+    """
+    key = (features.data_ptr(), tuple(features.shape), features.stride(), features.dtype)
+    kept = _SUMS.get(key)
+    if kept is not None and kept[1] == features._version:
+        return kept[2]
+    _SUMS[key] = (features, features._version, _image_sums(features))
+    while len(_SUMS) > 2:
+        _SUMS.popitem(last=False)
+    return _SUMS[key][2]
+
+
+def _batch_moments(sums, rows: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Mean and (biased) variance per batch and channel, ``(batches, C)`` float64, of the
+    batches given as rows of indices into the pool."""
+    first, second, positions = sums
+    count = rows.shape[1] * positions
+    mean = first[rows].sum(1) / count
+    return mean, (second[rows].sum(1) / count - mean ** 2).clamp(min=0.0)
+
+
+def _mean_abs(features: torch.Tensor, rows: torch.Tensor, *maps) -> list[torch.Tensor]:
+    """For each ``(scale, shift)`` in ``maps`` (one value per batch and channel), the mean of
+    ``|scale * x + shift|`` over each batch ``x``: one ``(batches,)`` float64 tensor per map."""
+    flat = features.reshape(features.shape[0], features.shape[1], -1)
+    per_batch = rows.shape[1] * flat[0].numel()
+    out = torch.empty(len(maps), len(rows), dtype=torch.float64)
+    batch = torch.empty((rows.shape[1], *flat.shape[1:]), dtype=features.dtype)
+    work = torch.empty_like(batch)
+    for k, row in enumerate(rows):
+        torch.index_select(flat, 0, row, out=batch)  # (B, C, positions)
+        for m, (scale, shift) in enumerate(maps):
+            torch.addcmul(shift[k, :, None].to(batch.dtype), batch,
+                          scale[k, :, None].to(batch.dtype), out=work)
+            out[m, k] = float(torch.linalg.vector_norm(work, 1))  # the sum of |values|
+    return list(out / per_batch)
 
 
 def _statistics(features: torch.Tensor, warmup: torch.Tensor, measured: torch.Tensor,
-                groups: int) -> dict:
-    """Batch statistics and train/eval gaps for batches given as rows of indices into the pool."""
+                groups: int, sums=None) -> dict:
+    """Batch statistics and train/eval gaps for batches given as rows of indices into the pool.
+
+    Means and variances come from per-image sums (``sums``, from :func:`_image_sums` when not
+    given), so that every batch costs a few additions. Batch norm's two outputs for a batch
+    are both per-channel affine maps of its input, ``y_train = a x + b`` with the batch's
+    statistics and ``y_eval = a' x + b'`` with the running ones (gathered over ``warmup``
+    batches as the layer gathers them, momentum and unbiased variance included), so the gap
+    ``mean |y_train - y_eval| / mean |y_eval|`` takes two passes over the batch. Group and
+    instance norm without running statistics compute the same thing in both modes: their
+    gap is 0.
+    """
     spatial = features.dim() - 2
     channels = features.shape[1]
-    dims = (0, *range(2, features.dim()))
-    population_mean = features.mean(dims)
-    population_var = features.var(dims, unbiased=False)
-    batches = [features[row] for row in measured]
-    means = torch.stack([x.mean(dims) for x in batches])
-    variances = torch.stack([x.var(dims, unbiased=False) for x in batches])
+    sums = _image_sums(features) if sums is None else sums
+    every = torch.arange(features.shape[0])[None]
+    population_mean, population_var = (m[0] for m in _batch_moments(sums, every))
+    means, variances = _batch_moments(sums, measured)
     standardized = (means - population_mean) / population_var.sqrt()
     ratio = variances / population_var
 
-    modules = {"BatchNorm": _BATCH[spatial](channels), "GroupNorm": GroupNorm(groups, channels),
-               "InstanceNorm": _INSTANCE[spatial](channels)}
-    gaps = {}
+    bn = _BATCH[spatial](channels)
+    momentum = bn.momentum
+    running_mean = bn.running_mean.double().clone()
+    running_var = bn.running_var.double().clone()
+    count = warmup.shape[1] * sums[2]
+    for mean, var in zip(*_batch_moments(sums, warmup)):  # as the layer does in training
+        running_mean = (1 - momentum) * running_mean + momentum * mean
+        running_var = (1 - momentum) * running_var + momentum * var * count / (count - 1)
+    weight, bias = bn.weight.detach().double(), bn.bias.detach().double()
+    train_scale = weight / torch.sqrt(variances + bn.eps)              # (batches, C)
+    train_shift = bias - means * train_scale
+    eval_scale = (weight / torch.sqrt(running_var + bn.eps)).expand_as(train_scale)
+    eval_shift = (bias - running_mean * eval_scale[0]).expand_as(train_shift)
     with torch.no_grad():
-        bn = modules["BatchNorm"].train()
-        for row in warmup:  # training: the running statistics follow batches of this size
-            bn(features[row])
-        bn.eval()
-        gaps["BatchNorm"] = float(np.mean([
-            _relative_difference(batch_norm(x, None, None, bn.weight, bn.bias, training=True,
-                                            eps=bn.eps), bn(x))
-            for x in batches]))
-        for name in ("GroupNorm", "InstanceNorm"):
-            module = modules[name]
-            gaps[name] = float(np.mean([
-                _relative_difference(module.train()(x), module.eval()(x)) for x in batches]))
+        difference, size = _mean_abs(features, measured,
+                                     (train_scale - eval_scale, train_shift - eval_shift),
+                                     (eval_scale, eval_shift))
+    gaps = {"BatchNorm": float((difference / size).mean())}
+    for name, module in (("GroupNorm", GroupNorm(groups, channels)),
+                         ("InstanceNorm", _INSTANCE[spatial](channels))):
+        if getattr(module, "running_mean", None) is not None:  # not the case here
+            raise RuntimeError(f"{name} keeps running statistics: its gap is not 0")
+        gaps[name] = 0.0
+    dtype = features.dtype
     return {
-        "population_mean": population_mean,
-        "population_var": population_var,
-        "means": means,
-        "variances": variances,
+        "population_mean": population_mean.to(dtype),
+        "population_var": population_var.to(dtype),
+        "means": means.to(dtype),
+        "variances": variances.to(dtype),
         "mean_spread": float(standardized.pow(2).mean().sqrt()),
         "var_spread": float((ratio - 1).pow(2).mean().sqrt()),
-        "standardized_means": standardized,
-        "variance_ratios": ratio,
+        "standardized_means": standardized.to(dtype),
+        "variance_ratios": ratio.to(dtype),
         "gap": gaps,
     }
 
 
 def _measure(features: torch.Tensor, batch_size: int, groups: int, batches: int, warmup: int,
-             seed: int) -> dict:
+             seed: int, sums=None) -> dict:
     pool = features.shape[0]
     indices = _batch_indices(pool, batch_size, warmup + batches, seed)
-    return _statistics(features, indices[:warmup], indices[warmup:], groups)
+    return _statistics(features, indices[:warmup], indices[warmup:], groups, sums)
 
 
 def _readout(batch_size: int, info: dict) -> str:
@@ -172,13 +239,14 @@ def _normalization_figure(dpi: int = 100):
         total = max(info["means"].numel(), 1)
         mean_bars.set_data(mean_counts / total)
         var_bars.set_data(var_counts / total)
-        ax_mean.set_ylim(0, 1.15 * max(mean_counts.max() / total, 0.05))
-        ax_var.set_ylim(0, 1.15 * max(var_counts.max() / total, 0.05))
+        # limits from a coarse ladder: the ticks change with the scale only
+        ax_mean.set_ylim(0, nice_limit(1.15 * max(mean_counts.max() / total, 0.05)))
+        ax_var.set_ylim(0, nice_limit(1.15 * max(var_counts.max() / total, 0.05)))
         ax_mean.set_title(f"batch size {batch_size}: batch means ±{info['mean_spread']:.2f} σ",
                           fontsize=10)
         ax_var.set_title(f"batch variances ±{info['var_spread']:.0%}", fontsize=10)
         values = [info["gap"][name] for name in _LAYER_NAMES]
-        top = max(0.6, 1.2 * max(values))
+        top = max(0.6, nice_limit(1.2 * max(max(values), 1e-12)))
         for bar, text, value in zip(gap_bars, labels, values):
             bar.set_height(value)
             text.set_position((bar.get_x() + bar.get_width() / 2, value + 0.01 * top))
@@ -234,20 +302,22 @@ def batch_size_explorer(features, batch_sizes=(1, 2, 4, 8, 16, 32), *, groups: i
     picture = widgets.Image(format="png")
     # A bare Figure, not pyplot's: it reaches the page only as the PNG in the Image widget.
     fig, update = _normalization_figure(dpi=80)
-    cache: dict[int, dict] = {}
+    # Every size measured now (a fraction of a second from the pool's per-image sums), so
+    # that moving the slider only draws.
+    with _one_torch_thread():  # small tensor operations: faster on one thread
+        sums = _pool_sums(features)
+        measured = {size: _measure(features, size, groups, batches, warmup, seed, sums)
+                    for size in sizes}
 
     def redraw(*_):
         size = slider.value
-        if size not in cache:
-            cache[size] = _measure(features, size, groups, batches, warmup, seed)
-        update(size, cache[size])
-        readout.value = _readout(size, cache[size])
-        picture.value = figure_png(fig)
+        picture.value, _ = frames.frame(size, lambda: update(size, measured[size]))
+        readout.value = _readout(size, measured[size])
 
     slider.observe(redraw, names="value")
-    update(sizes[0], cache.setdefault(sizes[0], _measure(features, sizes[0], groups, batches,
-                                                         warmup, seed)))
+    update(sizes[0], measured[sizes[0]])
     _fix_layout(fig)
+    frames = FigureFrames(fig)  # redraws only what moved; keeps the pictures already shown
     redraw()
     return widgets.VBox([slider, readout, picture])
 
@@ -275,7 +345,9 @@ def batch_size_animation(features, batch_sizes=(1, 2, 3, 4, 6, 8, 12, 16), *,
     """
     features = _check_features(features, groups)
     sizes = _check_sizes(batch_sizes, features.shape[0])
-    results = [_measure(features, b, groups, batches, warmup, seed) for b in sizes]
+    with _one_torch_thread():  # small tensor operations: faster on one thread
+        sums = _pool_sums(features)
+        results = [_measure(features, b, groups, batches, warmup, seed, sums) for b in sizes]
     fig, update = _normalization_figure(dpi=dpi)
 
     def frame(k: int):

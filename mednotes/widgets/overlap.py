@@ -29,7 +29,7 @@ from mednotes._checks import check_number, is_int
 from mednotes.losses import binary_cross_entropy_with_logits, dice_loss
 from mednotes.metrics import dice_score, iou_score
 from mednotes.viz import MASK_COLORS, as_numpy
-from mednotes.widgets._figure import figure_png
+from mednotes.widgets._figure import FigureFrames, nice_limit
 
 #: Colours of the agreement map: true positives, false positives, false negatives.
 AGREEMENT_COLORS = {"true positive": "#3bff6e", "false positive": "#ffd400",
@@ -190,6 +190,7 @@ def _overlap_figure(target: torch.Tensor, distance: np.ndarray, image: np.ndarra
     ax_curve.legend(handles=[*lines.values(), ce_line], loc="upper left", fontsize=9,
                     framealpha=0.8)
     colours = np.array([to_rgba(c) for c in AGREEMENT_COLORS.values()])
+    sweeps: dict = {}  # (row shift, grow, softness) -> scores at every horizontal shift
 
     def update(shift_rows: int, shift_cols: int, grow: float, softness: float) -> dict:
         z = prediction_logits(distance, (shift_rows, shift_cols), grow, softness)
@@ -203,14 +204,19 @@ def _overlap_figure(target: torch.Tensor, distance: np.ndarray, image: np.ndarra
         ax_map.set_title(f"Dice {scores['Dice']:.2f}, IoU {scores['IoU']:.2f}", fontsize=10)
         ax_prob.set_title(f"prediction: CE {scores['cross-entropy']:.3f}, "
                           f"soft Dice {scores['soft Dice']:.2f}", fontsize=10)
-        sweep = _batch_scores(torch.stack([prediction_logits(distance, (shift_rows, int(s)),
-                                                             grow, softness) for s in shifts]),
-                              target)
+        key = (shift_rows, grow, softness)  # a horizontal move keeps the curves
+        if key not in sweeps:
+            if len(sweeps) >= 64:
+                sweeps.clear()
+            sweeps[key] = _batch_scores(torch.stack([
+                prediction_logits(distance, (shift_rows, int(s)), grow, softness)
+                for s in shifts]), target)
+        sweep = sweeps[key]
         for name, line in lines.items():
             line.set_ydata(sweep[name].numpy())
         ce = sweep["cross-entropy"].numpy()
         ce_line.set_ydata(ce)
-        ax_ce.set_ylim(0, 1.05 * float(ce.max()))
+        ax_ce.set_ylim(0, nice_limit(1.05 * float(ce.max())))  # ticks change with the scale only
         marker.set_xdata([shift_cols, shift_cols])
         ax_curve.set_title(f"row shift {shift_rows:+d}, grow {grow:+g}, softness {softness:g}",
                            fontsize=10)
@@ -269,11 +275,12 @@ def overlap_explorer(target=None, image=None, *, softness: float = 1.0):
     readout = widgets.Label()
     picture_widget = widgets.Image(format="png")
     fig, update = _overlap_figure(mask, distance, picture, dpi=72)
+    frames = FigureFrames(fig)  # redraws only what moved; keeps the pictures already shown
 
     def redraw(*_):
-        scores = update(down.value, right.value, float(grow.value), soft.value)
+        state = (down.value, right.value, float(grow.value), soft.value)
+        picture_widget.value, scores = frames.frame(state, lambda: update(*state))
         readout.value = _readout(scores)
-        picture_widget.value = figure_png(fig)
 
     for control in (right, down, grow, soft):
         control.observe(redraw, names="value")

@@ -34,7 +34,7 @@ from matplotlib.figure import Figure
 from mednotes._checks import check_choice, check_int, check_number, describe
 from mednotes.train.history import History
 from mednotes.train.schedule import SCHEDULES, lr_factor
-from mednotes.widgets._figure import check_interval_ms, figure_png
+from mednotes.widgets._figure import FigureFrames, check_interval_ms
 
 _COLORS = {"constant": "tab:blue", "cosine": "tab:orange", "onecycle": "tab:green"}
 
@@ -283,6 +283,7 @@ def schedule_explorer(runs: dict, steps_per_epoch: int, *, metric: str = "dice",
     readout = widgets.Label()
     picture = widgets.Image(format="png")
     fig, update = _schedule_figure(runs, steps_per_epoch, metric, dpi=72)
+    frames = FigureFrames(fig)  # redraws only what moved; keeps the pictures already shown
 
     def redraw(*_):
         key = (buttons.value, slider.value)
@@ -292,9 +293,8 @@ def schedule_explorer(runs: dict, steps_per_epoch: int, *, metric: str = "dice",
             slider.options = [(f"{p:g}", p) for p in options]
             slider.value = nearest  # observing the slider redraws
             return
-        update(*key)
+        picture.value, _ = frames.frame(key, lambda: update(*key))
         readout.value = _readout(runs, key, metric)
-        picture.value = figure_png(fig)
 
     buttons.observe(redraw, names="value")
     slider.observe(redraw, names="value")

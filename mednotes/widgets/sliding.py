@@ -8,7 +8,8 @@ from matplotlib.colors import TwoSlopeNorm
 from matplotlib.figure import Figure
 
 from mednotes.viz import as_numpy, imshow
-from mednotes.widgets._figure import figure_png
+from mednotes.widgets._figure import FigureFrames
+
 
 def _correlate_valid(image: np.ndarray, kernel: np.ndarray) -> np.ndarray:
     """Cross-correlation written as the definition reads, one output pixel at a time."""
@@ -45,12 +46,17 @@ def _annotated(ax, values: np.ndarray, title: str, kind: str):
 
 
 def _sliding_figure(image: np.ndarray, kernel: np.ndarray, dpi: int = 100):
-    """The sliding-window figure: image with window, patch, kernel, products, feature map."""
+    """The sliding-window figure: image with window, patch, kernel, products, feature map.
+
+    Returns ``(fig, update, count)``: ``update(position, kernel=None)`` shows one output
+    pixel, after swapping in another kernel of the same shape when one is given.
+    """
     from matplotlib.patches import Rectangle
 
     kh, kw = kernel.shape
     full = _correlate_valid(image, kernel)
     out_w = full.shape[1]
+    current_kernel = [kernel]
     fig = Figure(figsize=(12, 3.6), dpi=dpi, layout="constrained")
     axes = fig.subplots(1, 5, gridspec_kw={"width_ratios": [1.3, 0.75, 0.75, 0.75, 1.3]})
     ax_img, ax_patch, ax_kernel, ax_prod, ax_map = axes
@@ -58,16 +64,26 @@ def _sliding_figure(image: np.ndarray, kernel: np.ndarray, dpi: int = 100):
     window_box = Rectangle((-0.5, -0.5), kw, kh, fill=False, ec="tab:orange", lw=2.5)
     ax_img.add_patch(window_box)
     set_patch = _annotated(ax_patch, image[:kh, :kw], "patch under the window", "anatomy")
-    _annotated(ax_kernel, kernel, "kernel g", "signed")
+    set_kernel = _annotated(ax_kernel, kernel, "kernel g", "signed")
     set_products = _annotated(ax_prod, image[:kh, :kw] * kernel, "products g·f", "signed")
     bound = float(np.abs(full).max()) or 1.0
     partial = np.full_like(full, np.nan)
-    feature = imshow(ax_map, partial, kind="signed", title="feature map so far",
-                     norm=TwoSlopeNorm(0.0, -bound, bound))
+    norm = TwoSlopeNorm(0.0, -bound, bound)
+    feature = imshow(ax_map, partial, kind="signed", title="feature map so far", norm=norm)
     current = Rectangle((-0.5, -0.5), 1, 1, fill=False, ec="tab:orange", lw=2.5)
     ax_map.add_patch(current)
 
-    def update(position: int):
+    def update(position: int, kernel: np.ndarray | None = None):
+        if kernel is not None and kernel is not current_kernel[0]:
+            if kernel.shape != (kh, kw):
+                raise ValueError(f"kernel must keep the shape {(kh, kw)}, got {kernel.shape}")
+            current_kernel[0] = kernel
+            full[:] = _correlate_valid(image, kernel)
+            set_kernel(kernel)
+            bound = float(np.abs(full).max()) or 1.0
+            norm.vmin, norm.vmax = -bound, bound  # one norm object: no new colour scale
+            feature.changed()
+        kernel = current_kernel[0]
         i, j = divmod(position, out_w)
         patch = image[i:i + kh, j:j + kw]
         window_box.set_xy((j - 0.5, i - 0.5))
@@ -144,13 +160,19 @@ def correlation_explorer(image, kernel="edge (vertical)"):
         chosen = custom if picker.value == "custom" else _as_kernel(picker.value)
         if chosen.shape[0] > pixels.shape[0] or chosen.shape[1] > pixels.shape[1]:
             raise ValueError(f"kernel {chosen.shape} is larger than the image {pixels.shape}")
-        state["fig"], state["update"], count = _sliding_figure(pixels, chosen, dpi=80)
-        position.max = play.max = count - 1
+        state["kernel"] = chosen
+        if state.get("shape") != chosen.shape:  # a new figure only for a new kernel shape
+            fig, state["update"], count = _sliding_figure(pixels, chosen, dpi=80)
+            fig.draw_without_rendering()  # lay it out once; frames then only redraw
+            fig.set_layout_engine("none")
+            state["frames"], state["shape"] = FigureFrames(fig), chosen.shape
+            position.max = play.max = count - 1
         redraw()
 
     def redraw(*_):
-        state["update"](min(position.value, position.max))
-        picture.value = figure_png(state["fig"])
+        where, kernel = min(position.value, position.max), state["kernel"]
+        picture.value, _ = state["frames"].frame(
+            (picker.value, where), lambda: state["update"](where, kernel))
 
     picker.observe(rebuild, names="value")
     position.observe(redraw, names="value")

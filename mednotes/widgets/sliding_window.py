@@ -30,6 +30,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from matplotlib import animation
+from matplotlib.collections import PatchCollection
 from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 
@@ -47,7 +48,7 @@ from mednotes.inference import (
     window_starts,
 )
 from mednotes.viz import imshow
-from mednotes.widgets._figure import check_interval_ms, figure_png
+from mednotes.widgets._figure import FigureFrames, check_interval_ms, nice_limit
 
 #: The overlaps the explorer offers by default.
 OVERLAPS = (0.0, 0.25, 0.5, 0.75)
@@ -217,23 +218,27 @@ def _figure(frames: dict, dpi: int = 80):
     seam = imshow(axes[2], frames[keys[0]]["seam"], kind="feature",
                   title="|sliding window − whole image|", colorbar="difference", vmin=0.0,
                   vmax=top_seam)
-    boxes: list[Rectangle] = []
+    outlines: dict[tuple, PatchCollection] = {}  # window corners -> their outlines, made once
 
     def update(overlap: float, mode: str) -> float:
         frame = frames[overlap, mode]
-        for box in boxes:
-            box.remove()
-        boxes.clear()
         rows, cols = frame["starts"]
-        colours = ("tab:orange", "tab:cyan", "tab:pink", "tab:olive")
-        for i, r in enumerate(rows):
-            for j, c in enumerate(cols):
-                box = Rectangle((c - 0.5, r - 0.5), roi, roi, fill=False, lw=1.0,
-                                ec=colours[(i + j) % len(colours)])
-                axes[0].add_patch(box)
-                boxes.append(box)
+        key = (tuple(rows), tuple(cols))
+        if key not in outlines:
+            colours = ("tab:orange", "tab:cyan", "tab:pink", "tab:olive")
+            outlines[key] = axes[0].add_collection(PatchCollection(
+                [Rectangle((c - 0.5, r - 0.5), roi, roi, fill=False, lw=1.0,
+                           ec=colours[(i + j) % len(colours)])
+                 for i, r in enumerate(rows) for j, c in enumerate(cols)], match_original=True),
+                autolim=False)
+        for corners, windows in outlines.items():
+            windows.set_visible(corners == key)
         weights.set_data(frame["weights"])
-        weights.set_clim(0.0, float(frame["weights"].max()))  # each setting on its own scale
+        # each setting on its own scale, rounded up: settings of a similar range share the
+        # colour bar, and it is drawn again only when the scale changes
+        scale = (0.0, nice_limit(float(frame["weights"].max())))
+        if weights.get_clim() != scale:
+            weights.set_clim(*scale)
         seam.set_data(frame["seam"])
         error = float(frame["seam"].mean())
         fig.suptitle(f"overlap {overlap:.2f}, {mode} blending: {len(rows) * len(cols)} windows, "
@@ -293,11 +298,12 @@ def sliding_window_explorer(frames: dict | None = None, *, overlap: float = 0.0,
     readout = widgets.Label()
     picture = widgets.Image(format="png")
     fig, update = _figure(frames, dpi=72)
+    pictures = FigureFrames(fig)  # redraws only what moved; keeps the pictures already shown
 
     def redraw(*_):
-        update(slider.value, toggle.value)
-        readout.value = _readout(frames, slider.value, toggle.value)
-        picture.value = figure_png(fig)
+        state = (slider.value, toggle.value)
+        picture.value, _ = pictures.frame(state, lambda: update(*state))
+        readout.value = _readout(frames, *state)
 
     for control in (slider, toggle):
         control.observe(redraw, names="value")

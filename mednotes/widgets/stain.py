@@ -22,7 +22,7 @@ from matplotlib.figure import Figure
 
 from mednotes._checks import check_number, check_tensor, describe
 from mednotes.data.stain import stain_jitter
-from mednotes.widgets._figure import check_interval_ms, figure_png
+from mednotes.widgets._figure import FigureFrames, check_interval_ms
 
 #: The haematoxylin factors the static twin steps through.
 SCALES = (0.5, 0.75, 1.0, 1.25, 1.5, 1.75, 2.0, 2.25)
@@ -177,11 +177,12 @@ def stain_explorer(patch: torch.Tensor, models: Mapping[str, Callable], classes,
     readout = widgets.Label()
     picture = widgets.Image(format="png")
     fig, update = _stain_figure(patch, models, classes, dpi=72)
+    frames = FigureFrames(fig)  # redraws only what moved; keeps the pictures already shown
 
     def redraw(*_):
-        probs = update(sliders[0].value, sliders[1].value)
+        state = (sliders[0].value, sliders[1].value)
+        picture.value, probs = frames.frame(state, lambda: update(*state))
         readout.value = _readout(probs, classes)
-        picture.value = figure_png(fig)
 
     for slider in sliders:
         slider.observe(redraw, names="value")

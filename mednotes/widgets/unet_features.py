@@ -26,7 +26,7 @@ from matplotlib.patches import Rectangle
 from mednotes._checks import check_int, check_tensor, describe, is_int
 from mednotes.nets import UNet
 from mednotes.viz import ANATOMY_CMAP, FEATURE_CMAP
-from mednotes.widgets._figure import figure_png
+from mednotes.widgets._figure import FigureFrames, nice_limit
 
 #: Pixels between the channels of the mosaic.
 MOSAIC_GAP = 1
@@ -193,6 +193,8 @@ class _Viewer:
 
     def __init__(self, model: UNet, image: torch.Tensor, dpi: int):
         self.features = unet_features(model, image)     # computed once, then only looked up
+        self._mosaics: dict[str, tuple[np.ndarray, int]] = {}
+        self._mosaic_level = None
         self.depth = model.depth
         self.levels = list(self.features)
         self.input_shape = tuple(image.shape[1:])
@@ -226,22 +228,46 @@ class _Viewer:
         shown = maps[channel]
         values = shown.numpy()
         self.map.set_data(values)
-        low, high = float(values.min()), float(values.max())
-        self.map.set_clim(low, high if high > low else low + 1e-6)
-        self.map.set_extent((-0.5, values.shape[1] - 0.5, values.shape[0] - 0.5, -0.5))
-        tiles, columns = mosaic(maps)
-        self.all.set_data(tiles)
-        self.all.set_extent((-0.5, tiles.shape[1] - 0.5, tiles.shape[0] - 0.5, -0.5))
+        # Each setter below redraws a colour bar or moves axis limits: called only for a change.
+        limits = _colour_range(float(values.min()), float(values.max()))
+        if self.map.get_clim() != limits:
+            self.map.set_clim(*limits)
+        _place(self.map, values.shape)
+        if level not in self._mosaics:
+            self._mosaics[level] = mosaic(maps)
+        tiles, columns = self._mosaics[level]
+        if self._mosaic_level != level:  # the mosaic changes with the level only
+            self.all.set_data(tiles)
+            _place(self.all, tiles.shape)
+            self._mosaic_level = level
         h, w = shown.shape
         r, c = divmod(channel, columns)
         self.frame.set_bounds(c * (w + MOSAIC_GAP) - 1, r * (h + MOSAIC_GAP) - 1, w + 1, h + 1)
         row, col = strongest(shown, self.scale(level), self.input_shape)
         self.cross.set_data([col], [row])
         size = "×".join(str(s) for s in shown.shape)
-        self.axes[0].set_title("input; + strongest response", fontsize=10)
-        self.axes[1].set_title(f"{level}, channel {channel} ({size})", fontsize=10)
-        self.axes[2].set_title(f"all {maps.shape[0]} channels of {level}", fontsize=10)
+        for ax, title in zip(self.axes, ("input; + strongest response",
+                                         f"{level}, channel {channel} ({size})",
+                                         f"all {maps.shape[0]} channels of {level}")):
+            if ax.get_title() != title:
+                ax.set_title(title, fontsize=10)
         return shown
+
+
+def _place(image, shape) -> None:
+    """Pixel centres at whole coordinates, for an image of ``shape`` (only if it moved)."""
+    extent = (-0.5, shape[1] - 0.5, shape[0] - 0.5, -0.5)
+    if tuple(image.get_extent()) != extent:
+        image.set_extent(extent)
+
+
+def _colour_range(low: float, high: float) -> tuple[float, float]:
+    """The map's colour scale: from 0 (or a round number below a negative minimum) to a
+    round number at or above the maximum, so that channels of a similar range share one
+    colour bar (and it need not be drawn again)."""
+    bottom = 0.0 if low >= 0 else -nice_limit(-low)
+    top = nice_limit(high) if high > 0 else 0.0
+    return bottom, top if top > bottom else bottom + 1e-6
 
 
 def unet_feature_explorer(model: UNet, image, *, level=0, channel: int = 0):
@@ -279,13 +305,14 @@ def unet_feature_explorer(model: UNet, image, *, level=0, channel: int = 0):
                                description="channel", continuous_update=False)
     readout = widgets.Label()
     picture_widget = widgets.Image(format="png")
+    frames = FigureFrames(viewer.fig)  # redraws only what moved; keeps the pictures shown
 
     def redraw(*_):
-        shown = viewer.show(menu.value, slider.value)
+        state = (menu.value, slider.value)
+        picture_widget.value, shown = frames.frame(state, lambda: viewer.show(*state))
         readout.value = (f"{menu.value}, channel {slider.value}: "
                          f"{'×'.join(map(str, shown.shape))}, max {float(shown.max()):.3g}, "
                          f"mean {float(shown.mean()):.3g}")
-        picture_widget.value = figure_png(viewer.fig)
 
     def new_level(change):
         # The slider's range follows the level's channel count; keep the channel if it fits.

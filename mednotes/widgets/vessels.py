@@ -34,7 +34,7 @@ from mednotes.metrics.topology import (
     skeleton_recall,
 )
 from mednotes.viz import as_numpy
-from mednotes.widgets._figure import figure_png
+from mednotes.widgets._figure import FigureFrames
 
 #: Colours of the agreement map: true positives, false positives, false negatives.
 AGREEMENT_COLORS = {"true positive": "#3bff6e", "false positive": "#ffd400",
@@ -242,6 +242,7 @@ def vessel_threshold_explorer(image, target, maps: dict, operating_points: dict 
 
     picture, truth, checked, points = _inputs(image, target, maps, operating_points)
     fig, update, grids = _vessel_figure(picture, truth, checked, points, dpi=72)
+    frames = FigureFrames(fig)  # redraws only what moved; keeps the pictures already shown
     first = next(iter(checked))
 
     def options(name: str) -> tuple[list, float]:
@@ -263,9 +264,9 @@ def vessel_threshold_explorer(image, target, maps: dict, operating_points: dict 
         slider.value = start
 
     def redraw(*_):
-        scores = update(method.value, float(slider.value))
+        state = (method.value, float(slider.value))
+        picture_widget.value, scores = frames.frame(state, lambda: update(*state))
         readout.value = _readout(scores)
-        picture_widget.value = figure_png(fig)
 
     def switch(*_):
         slider.unobserve(redraw, names="value")

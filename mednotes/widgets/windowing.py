@@ -8,11 +8,12 @@ from matplotlib.figure import Figure
 
 from mednotes.data.intensity import WINDOWS, window
 from mednotes.viz import as_numpy, imshow
-from mednotes.widgets._figure import figure_png
+from mednotes.widgets._figure import FigureFrames
 
-def _window_figure(hu: np.ndarray):
+
+def _window_figure(hu: np.ndarray, dpi: int = 100):
     """Figure with the windowed image and the HU histogram; returns (fig, update)."""
-    fig = Figure(figsize=(8, 3.6))
+    fig = Figure(figsize=(8, 3.6), dpi=dpi)
     ax_img, ax_hist = fig.subplots(1, 2, gridspec_kw={"width_ratios": [1, 1.3]})
     shown = imshow(ax_img, window(hu, 40.0, 400.0), title="")
     shown.set_clim(0, 1)
@@ -24,6 +25,7 @@ def _window_figure(hu: np.ndarray):
     ax_hist.legend(loc="upper right")
     ax_img.set_title("centre 40 HU, width 400 HU", fontsize=10)  # reserve room for titles
     fig.tight_layout()
+    fig.draw_without_rendering()  # drawn once: from now on, what an update changes is known
 
     def update(center: float, width: float, label: str = ""):
         shown.set_data(window(hu, center, width))
@@ -64,11 +66,12 @@ def window_explorer(hu):
     # widget state still shows the last picture on a page without a kernel.
     picture = widgets.Image(format="png")
     # A bare Figure, not pyplot's: the notebook never shows it on its own, only as the PNG.
-    fig, update = _window_figure(pixels)
+    fig, update = _window_figure(pixels, dpi=80)
+    frames = FigureFrames(fig)  # redraws only what moved; keeps the pictures already shown
 
     def redraw(*_):
-        update(center.value, width.value)
-        picture.value = figure_png(fig, dpi=80)
+        state = (center.value, width.value)
+        picture.value, _ = frames.frame(state, lambda: update(*state))
 
     center.observe(redraw, names="value")
     width.observe(redraw, names="value")
