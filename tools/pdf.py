@@ -27,6 +27,8 @@ The PDF has bookmarks (the headings) and its table of contents and cross-referen
 from __future__ import annotations
 
 import argparse
+import asyncio
+import concurrent.futures
 import contextlib
 import functools
 import http.server
@@ -231,6 +233,14 @@ def book_info(config: Path = ROOT / "_config.yml") -> dict:
     }
 
 
+def _event_loop_running() -> bool:
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return False
+    return True
+
+
 def print_book(site: Path, out: Path, *, info: dict | None = None, chromium: str = CHROMIUM,
                timeout_s: float = 180) -> dict:
     """Print the singlehtml site in ``site`` to the PDF ``out``.
@@ -251,6 +261,12 @@ def print_book(site: Path, out: Path, *, info: dict | None = None, chromium: str
         ``offsite`` (refused requests), ``errors`` (the page's console errors), ``seconds`` and
         ``times`` (seconds to load and settle, and for each printing).
     """
+    if _event_loop_running():
+        # Playwright's sync API refuses to start inside a running asyncio loop (a notebook, or a
+        # pytest session whose browser fixtures already hold one); a thread of its own has none.
+        with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+            return pool.submit(print_book, site, out, info=info, chromium=chromium,
+                               timeout_s=timeout_s).result()
     from playwright.sync_api import sync_playwright
 
     started = time.perf_counter()

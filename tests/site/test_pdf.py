@@ -114,7 +114,9 @@ def site(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def printed(site, tmp_path_factory):
+def printed(site, browser, tmp_path_factory):
+    # ``browser`` first: the session's Playwright then holds an asyncio loop in this thread, as it
+    # does in ``make test-site``, where printing once failed because of it.
     out = tmp_path_factory.mktemp("pdf") / "book.pdf"
     info = {"title": "Fixture book", "author": "The fixture's authors", "date": "Printed today",
             "note": "", "source": ""}
@@ -225,3 +227,16 @@ def test_a_site_that_was_not_built_is_named(tmp_path):
 def test_a_missing_browser_is_named(site, tmp_path):
     with pytest.raises(FileNotFoundError, match="no chromium at /nowhere/chromium"):
         pdf.print_book(site, tmp_path / "book.pdf", chromium="/nowhere/chromium")
+
+
+def test_printing_starts_its_own_thread_only_inside_a_running_event_loop():
+    import asyncio
+
+    async def inside():
+        return pdf._event_loop_running()
+
+    import concurrent.futures
+
+    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:  # a thread with no loop
+        assert pool.submit(pdf._event_loop_running).result() is False
+        assert pool.submit(asyncio.run, inside()).result() is True
