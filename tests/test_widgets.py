@@ -25,7 +25,9 @@ def test_sliding_figure_fills_the_map_in_raster_order():
     update(4)  # the centre output pixel (1, 1)
     shown = fig.axes[4].images[0].get_array()
     assert np.isfinite(np.ma.filled(shown, np.nan)).sum() == 5
-    assert fig.axes[3].get_title().endswith(f"sum = {image[1:4, 1:4].sum():+.2f}")
+    total = image[1:4, 1:4].sum()
+    assert fig.axes[3].get_xlabel() == f"sum = {total:+.2f}"
+    assert fig.axes[4].get_xlabel() == f"pixel (1, 1) = {total:+.2f}"
 
 
 def test_explorer_refuses_images_too_large_to_read():

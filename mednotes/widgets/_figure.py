@@ -333,7 +333,7 @@ class _TextCachingRenderer(RendererAgg):
         glyphs, dpi, height = self._glyphs, self.dpi, self.height
         if len(glyphs) > 20_000:  # a few MB at most
             glyphs.clear()
-        draw = self._renderer.draw_text_image
+        placed = []  # (bitmap, left column, bottom row), rows counted downwards
         for font, index, dx, dy in items:  # dy is upwards; FreeType's y is upwards too
             px = round(0x40 * (x + dx * cos - dy * sin))
             py = round(0x40 * (height - y + dx * sin + dy * cos))
@@ -347,8 +347,44 @@ class _TextCachingRenderer(RendererAgg):
                 glyph = glyphs[key] = (buffer, bitmap.left - (px >> 6),
                                        bitmap.top - (py >> 6) - buffer.shape[0])
             buffer, left, top = glyph
-            # draw_text_image's y is downwards and marks the bitmap's bottom side
-            draw(buffer, left + (px >> 6), int(height) - (top + (py >> 6)), 0, gc)
+            if buffer.size:
+                placed.append((buffer, left + (px >> 6), int(height) - (top + (py >> 6))))
+        self._draw_runs(placed, gc)
+
+    def _draw_runs(self, placed: list, gc) -> None:
+        """Put glyph bitmaps down, each run of glyphs whose boxes do not overlap as one image.
+
+        ``draw_text_image`` costs far more per call than per pixel, and a string's glyphs
+        rarely touch; where two boxes overlap, the second starts a new run, so that every
+        pixel is blended exactly as often as one glyph at a time would blend it.
+        """
+        draw = self._renderer.draw_text_image
+        run: list = []
+        for glyph in placed + [None]:
+            if glyph is not None and not any(_overlap(glyph, other) for other in run):
+                run.append(glyph)
+                continue
+            if len(run) == 1:
+                buffer, left, bottom = run[0]
+                draw(buffer, left, bottom, 0, gc)  # its y marks the bitmap's bottom side
+            elif run:
+                x0 = min(left for _, left, _ in run)
+                x1 = max(left + b.shape[1] for b, left, _ in run)
+                y0 = min(bottom - b.shape[0] for b, _, bottom in run)
+                y1 = max(bottom for _, _, bottom in run)
+                image = np.zeros((y1 - y0, x1 - x0), np.uint8)
+                for buffer, left, bottom in run:
+                    image[bottom - buffer.shape[0] - y0:bottom - y0,
+                          left - x0:left - x0 + buffer.shape[1]] = buffer
+                draw(image, x0, y1, 0, gc)
+            run = [] if glyph is None else [glyph]
+
+
+def _overlap(a: tuple, b: tuple) -> bool:
+    """Whether two placed glyph bitmaps ``(bitmap, left, bottom)`` share a pixel."""
+    (pa, la, ba), (pb, lb, bb) = a, b
+    return (la < lb + pb.shape[1] and lb < la + pa.shape[1]
+            and ba - pa.shape[0] < bb and bb - pb.shape[0] < ba)
 
 
 _TEXT_CACHE_WORKS: bool | None = None
@@ -374,6 +410,12 @@ def _text_cache_agrees() -> bool:
             for angle, (x, y) in ((0, (3.3, 20.6)), (90, (60.2, 110.7)), (30, (10.1, 90.4))):
                 renderer.draw_text(renderer.new_gc(), x, y, "Ag 0.5 ×÷µ", FontProperties(),
                                    angle)
+            # Over an opaque colour, in colour, with glyphs that touch (kerning, "ff").
+            np.asarray(renderer.buffer_rgba())[60:] = (200, 180, 160, 255)
+            gc = renderer.new_gc()
+            gc.set_foreground((0.8, 0.1, 0.2))
+            renderer.draw_text(gc, 2.7, 40.2, "AVAWAY ffi 10.25", FontProperties(size=11), 0)
+            renderer.draw_text(gc, 40.2, 118.6, "-0.75 W", FontProperties(size=8), 90)
             pictures.append(np.asarray(renderer.buffer_rgba()).copy())
         return all(np.array_equal(pictures[0], p) for p in pictures[1:])
     except (AttributeError, TypeError, ValueError, RuntimeError):
@@ -561,9 +603,17 @@ def _axes_units(ax: Axes) -> list | None:
     return ([ax.patch] if framed else []) + children
 
 
+def _parts(artist) -> list:
+    """The artist's children; for an axis, the ticks it has made so far, without running its
+    tick locator as ``Axis.get_children`` does (the one costly step of a redraw otherwise)."""
+    if isinstance(artist, Axis):
+        return [artist.label, artist.offsetText, *artist.majorTicks, *artist.minorTicks]
+    return artist.get_children()
+
+
 def _stale(artist) -> bool:
     """Whether the artist or any part of it was changed since it was last drawn."""
-    return artist._stale or any(_stale(child) for child in artist.get_children())
+    return artist._stale or any(_stale(child) for child in _parts(artist))
 
 
 def _looks_changed(unit, before: dict | None = None) -> bool:
@@ -585,7 +635,7 @@ def _looks_changed(unit, before: dict | None = None) -> bool:
 def _settle(artist) -> None:
     """Mark the artist and its parts as drawn."""
     artist._stale = False
-    for child in artist.get_children():
+    for child in _parts(artist):
         _settle(child)
 
 
