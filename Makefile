@@ -15,7 +15,11 @@ $(STAMP): requirements.txt pyproject.toml
 	$(BIN)/python -m pip install --quiet --no-deps -e .
 	@touch $@
 
+# Notebooks run first, several at a time, into Jupyter Book's cache (tools/execute_book.py;
+# JOBS=1 for one at a time); the build then only renders.
+JOBS ?= auto
 book: $(STAMP)  ## build the website into _build/html, every notebook executed
+	$(BIN)/python tools/execute_book.py --jobs $(JOBS)
 	$(BIN)/jupyter-book build . -W -n --keep-going
 	$(BIN)/python tools/check_site.py _build/html
 	@echo "The book is in _build/html: open _build/html/index.html, or run 'make serve'."
