@@ -48,7 +48,7 @@ def book(tmp_path):
     return tmp_path
 
 
-def test_the_notebooks_of_the_toc_are_executed_in_their_folders_and_cached(book):
+def test_the_notebooks_of_the_toc_are_executed_in_their_folders_and_cached(book, capfd):
     settings = execute_book.execution_settings(book / "_config.yml")
     assert settings["mode"] == "cache" and settings["timeout"] == 60
     notebooks = execute_book.toc_notebooks(book / "_toc.yml")
@@ -62,11 +62,16 @@ def test_the_notebooks_of_the_toc_are_executed_in_their_folders_and_cached(book)
     assert "chapter two is broken" in report and "FAILED" in report
     assert "2 executed, 1 failed" in report
     assert (book / "ran-intro").is_file() and (book / "part" / "ran-one").is_file()
+    # The kernels' start-up messages go to a log in the cache, not into the build's output.
+    assert "IPKernelApp" not in capfd.readouterr().err
+    assert (settings["cache"] / "execute_book.log").is_file()
 
     from jupyter_cache import get_cache
 
     cache = get_cache(str(settings["cache"]))
-    assert execute_book.stale_notebooks(cache, notebooks) == [book / "part" / "two.ipynb"]
+    records = [(r.uri, r.hashkey) for r in cache.list_cache_records()]
+    assert execute_book.stale_notebooks(cache, notebooks) == [book / "part" / "two.ipynb"], (
+        report, records)
     merged = cache.merge_match_into_notebook(nbformat.read(notebooks[1], as_version=4))[1]
     assert merged.cells[1].outputs[0]["text"] == "42\n"
     # Two notebooks on however many cores: each kernel gets its share, at least one thread.

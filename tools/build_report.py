@@ -5,7 +5,8 @@ Usage: python tools/build_report.py [--build _build] [--top 10]
 After ``make book``. For every notebook in ``_toc.yml`` it prints how long its cached execution
 took and when it ran (jupyter-cache keeps both in ``_build/.jupyter_cache``: the record that
 matches the notebook's current code, so a notebook edited since the build shows as not cached),
-the five slowest, and the sum, which is what a cold build spends executing. Then the size of
+the five slowest, and the sum: what a cold build spends executing, on however many cores
+(``make book`` runs notebooks side by side, tools/execute_book.py). Then the size of
 the site (``_build/html``), by top-level folder, and its largest files.
 """
 
@@ -87,7 +88,8 @@ def main(argv: list[str] | None = None) -> int:
     timed = [r for r in rows if r["seconds"] is not None]
     total = sum(r["seconds"] for r in timed)
     print(f"Notebook execution ({args.build / '.jupyter_cache'}): {len(timed)} of {len(rows)} "
-          f"notebooks cached, {total:.0f} s ({total / 60:.1f} min) of execution in all")
+          f"notebooks cached, {total:.0f} s ({total / 60:.1f} min) of execution in all "
+          "(make book runs them several at a time: its wall time is less)")
     print(f"  {'seconds':>8}  {'executed':16}  notebook")
     for row in rows:
         seconds = f"{row['seconds']:8.1f}" if row["seconds"] is not None else f"{'—':>8}"

@@ -6,15 +6,15 @@ Usage: python tools/execute_book.py [--jobs N] [--toc _toc.yml] [--config _confi
 its cache lacks one after another, and most of them keep one CPU core busy at a time (Python,
 matplotlib, small networks on one torch thread), so on a 2-core laptop half the machine idles
 through most of a cold build. This script fills the same cache (``execute.cache`` in
-``_config.yml``, jupyter-cache's format, each notebook run in its own folder as Jupyter Book
-runs it) with ``--jobs`` notebooks at a time, longest first, and Jupyter Book then finds every
+``_config.yml``, jupyter-cache's format; each notebook run in its own folder and cached as
+myst-nb does it) with ``--jobs`` notebooks at a time, longest first, and Jupyter Book then finds every
 notebook cached and only renders. Notebooks whose code has not changed since their last
 execution are not run again; a warm rebuild costs only the check.
 
 Each kernel gets ``cores // jobs`` threads (``OMP_NUM_THREADS``), so that two notebooks on two
 cores do not fight over them. A notebook that fails is reported with its traceback and the
 script exits with status 1 (``make book`` stops there); the others are still executed and
-cached.
+cached. What the kernels print on their own stderr goes to ``execute_book.log`` in the cache.
 """
 
 from __future__ import annotations
@@ -68,26 +68,29 @@ def previous_seconds(cache, path: Path) -> float:
     return max(seconds, default=0.0)
 
 
-def _set_threads(threads: str) -> None:
-    """In a worker process: the thread count that its kernels inherit."""
+def _start_worker(threads: str, log: str) -> None:
+    """In a worker process: the thread count that its kernels inherit, and their stderr (the
+    kernels' start-up chatter) into ``log`` instead of the build's output."""
     os.environ["OMP_NUM_THREADS"] = threads
+    with open(log, "ab") as stream:
+        os.dup2(stream.fileno(), 2)
 
 
-def _execute(pk: int, uri: str, cache_path: str, timeout: int, allow_errors: bool):
-    """In a worker process: run one project notebook in its folder and cache it on success."""
-    from jupyter_cache import get_cache
-    from jupyter_cache.cache.db import NbProjectRecord
-    from jupyter_cache.executors.basic import ExecutionWorkerLocalMProc, ProcessData
+def _execute(path: str, timeout: int, allow_errors: bool):
+    """In a worker process: run one notebook in its folder, as myst-nb does in cache mode.
 
-    started = time.perf_counter()
-    cache = get_cache(cache_path)
-    NbProjectRecord.remove_tracebacks([pk], cache.db)  # a failure of an earlier run
-    status, _ = ExecutionWorkerLocalMProc()(ProcessData(pk, uri, cache, timeout, allow_errors))
-    traceback = None
-    if status:
-        record = cache.get_project_record(pk)
-        traceback = record.traceback or "the notebook could not be read, run or cached"
-    return status, time.perf_counter() - started, traceback
+    Returns ``(executed notebook as JSON or None, seconds, error text or None)``; the parent
+    process alone writes the cache (SQLite shared by writing processes lost records).
+    """
+    import nbformat
+    from jupyter_cache.executors.utils import single_nb_execution
+
+    notebook = nbformat.read(path, as_version=4)
+    result = single_nb_execution(notebook, cwd=str(Path(path).parent), timeout=timeout,
+                                 allow_errors=allow_errors, meta_override=True)
+    if result.err is not None:
+        return None, result.time, result.exc_string or repr(result.err)
+    return nbformat.writes(notebook), result.time, None
 
 
 def execute(notebooks: list[Path], settings: dict, jobs: int, *, out=sys.stdout) -> list[Path]:
@@ -95,7 +98,9 @@ def execute(notebooks: list[Path], settings: dict, jobs: int, *, out=sys.stdout)
 
     Returns the notebooks that failed (empty when all ran or were already cached).
     """
+    import nbformat
     from jupyter_cache import get_cache
+    from jupyter_cache.base import CacheBundleIn
 
     if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1:
         raise ValueError(f"jobs must be a positive integer, got {jobs!r}")
@@ -108,27 +113,36 @@ def execute(notebooks: list[Path], settings: dict, jobs: int, *, out=sys.stdout)
         return []
     # Longest first (by the last execution on record): the pool then ends with short ones.
     stale.sort(key=lambda p: -previous_seconds(cache, p))
-    records = {path: cache.add_nb_to_project(str(path.resolve())) for path in stale}
     threads = os.environ.get("OMP_NUM_THREADS") or str(max(1, (os.cpu_count() or 1) // jobs))
     failed: list[Path] = []
     started = time.perf_counter()
-    with concurrent.futures.ProcessPoolExecutor(max_workers=jobs, initializer=_set_threads,
-                                                initargs=(threads,)) as pool:
-        futures = {pool.submit(_execute, record.pk, record.uri, str(settings["cache"]),
-                               settings["timeout"], settings["allow_errors"]): path
-                   for path, record in records.items()}
+    log = settings["cache"] / "execute_book.log"
+    log.write_bytes(b"")
+    with concurrent.futures.ProcessPoolExecutor(max_workers=jobs, initializer=_start_worker,
+                                                initargs=(threads, str(log))) as pool:
+        futures = {pool.submit(_execute, str(path.resolve()), settings["timeout"],
+                               settings["allow_errors"]): path for path in stale}
         for done, future in enumerate(concurrent.futures.as_completed(futures), 1):
             path = futures[future]
-            status, seconds, traceback = future.result()
+            try:
+                executed, seconds, error = future.result()
+            except Exception as crash:  # noqa: BLE001  (a kernel that could not start, ...)
+                executed, seconds, error = None, 0.0, f"{type(crash).__name__}: {crash}"
+            if executed is not None:
+                cache.cache_notebook_bundle(
+                    CacheBundleIn(nbformat.reads(executed, as_version=4), str(path.resolve()),
+                                  data={"execution_seconds": seconds}),
+                    check_validity=False, overwrite=True)
             name = path.relative_to(ROOT) if path.is_relative_to(ROOT) else path
-            verdict = "ok" if status == 0 else "FAILED"
+            verdict = "ok" if error is None else "FAILED"
             print(f"  [{done}/{len(stale)}] {verdict:6} {seconds:6.1f} s  {name}", file=out,
                   flush=True)
-            if status:
+            if error is not None:
                 failed.append(path)
-                print(traceback, file=out, flush=True)
+                print(error, file=out, flush=True)
     print(f"execute_book: {len(stale) - len(failed)} executed, {len(failed)} failed, "
-          f"{time.perf_counter() - started:.0f} s", file=out, flush=True)
+          f"{time.perf_counter() - started:.0f} s (the kernels' own messages: {log})", file=out,
+          flush=True)
     return failed
 
 
