@@ -39,7 +39,7 @@ from mednotes.course.__main__ import main
 from mednotes.course.checks import _SHOWN
 from mednotes.course.compare import NOT_ANSWERED, BadAnswer, Check, _to_array, judge, refined
 from mednotes.course.registry import CHAPTERS, PAGES, page
-from mednotes.course.student import assigned_names, strip_solutions
+from mednotes.course.student import assigned_names, drop_hidden_tests, strip_solutions
 
 EXERCISES = sorted((ROOT / "exercises").glob("*.ipynb"))
 COURSE = ROOT / "mednotes" / "course"
@@ -810,6 +810,19 @@ def test_hidden_tests_are_removed():
     source = ('check("x", x, strict=True)\n### BEGIN HIDDEN TESTS\nassert _check("x", x)\n'
               "### END HIDDEN TESTS\nprint(1)")
     assert strip_solutions(source) == 'check("x", x, strict=True)\nprint(1)'
+
+
+def test_the_website_keeps_the_solutions_and_drops_only_the_hidden_tests():
+    source = ("### BEGIN SOLUTION\nx = 2\n### END SOLUTION\ncheck('x', x)\n"
+              "    ### BEGIN HIDDEN TESTS\n    assert x == 2\n    ### END HIDDEN TESTS\nprint(x)")
+    assert drop_hidden_tests(source) == (
+        "### BEGIN SOLUTION\nx = 2\n### END SOLUTION\ncheck('x', x)\nprint(x)")
+    assert drop_hidden_tests("x = 1\n# a comment") == "x = 1\n# a comment"
+    for broken, message in (("### BEGIN HIDDEN TESTS\nx = 1", "never closed"),
+                            ("x = 1\n### END HIDDEN TESTS", "line 2: END HIDDEN TESTS without"),
+                            ("# BEGIN HIDDEN TESTS\n# BEGIN HIDDEN TESTS", "line 2: BEGIN HIDDEN")):
+        with pytest.raises(ValueError, match=message):
+            drop_hidden_tests(broken)
 
 
 @pytest.mark.parametrize("source, message", [

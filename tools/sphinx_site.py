@@ -237,6 +237,26 @@ def fold_solutions(app, doctree: nodes.document) -> None:
         cell["classes"].append("solution")
 
 
+def drop_hidden_tests_from_page(app, doctree: nodes.document) -> None:
+    """Leave nbgrader's hidden tests out of the code a practice page shows.
+
+    They are for grading (an instructor may keep real tests there) and, between their
+    ``### BEGIN/END HIDDEN TESTS`` markers, only clutter a reader's view of a check cell.
+    """
+    from mednotes.course.student import HIDDEN_BEGIN, drop_hidden_tests
+
+    if practice_name(app.env.docname) is None:
+        return
+    for block in doctree.findall(nodes.literal_block):
+        code = block.astext()
+        if not any(map(HIDDEN_BEGIN.match, code.splitlines())):
+            continue
+        shown = drop_hidden_tests(code)
+        block.rawsource = shown  # what Sphinx highlights
+        block.children = []
+        block += nodes.Text(shown)
+
+
 #: MyST-NB names every toggle "Toggle hidden content", over its visible label; a solution's
 #: toggle is named by what it shows ("Show solution" / "Hide solution"), as a reader sees it.
 _SOLUTION_SUMMARY = re.compile(r'<summary aria-label="Toggle hidden content">(\s*<p class="collapsed '
@@ -321,6 +341,7 @@ def write_student_notebooks(app, exception) -> None:
 def setup(app):
     app.connect("doctree-read", describe_figures)
     app.connect("doctree-read", fold_solutions)
+    app.connect("doctree-read", drop_hidden_tests_from_page)
     app.connect("html-page-context", unique_scripts, priority=900)
     app.connect("html-page-context", listitem_citations)
     app.connect("html-page-context", name_solution_toggles)

@@ -69,6 +69,34 @@ def _stub(indent: str, block: list[str], before: list[str]) -> list[str]:
     return [VALUE_STUB.format(name=name) for name in names if name not in stubbed]
 
 
+def drop_hidden_tests(source: str) -> str:
+    """One cell's source without its hidden tests (and their markers); solutions are kept.
+
+    What the website shows of an instructor's notebook: the solutions sit behind a toggle,
+    the hidden tests are for grading only.
+
+    Example:
+        >>> print(drop_hidden_tests("check('rf', rf)\\n### BEGIN HIDDEN TESTS\\nassert rf == 10\\n### END HIDDEN TESTS"))
+        check('rf', rf)
+    """
+    out: list[str] = []
+    hidden = False
+    for number, line in enumerate(source.splitlines(), start=1):
+        if HIDDEN_BEGIN.match(line):
+            if hidden:
+                raise ValueError(f"line {number}: BEGIN HIDDEN TESTS inside another block")
+            hidden = True
+        elif HIDDEN_END.match(line):
+            if not hidden:
+                raise ValueError(f"line {number}: END HIDDEN TESTS without BEGIN HIDDEN TESTS")
+            hidden = False
+        elif not hidden:
+            out.append(line)
+    if hidden:
+        raise ValueError("a BEGIN HIDDEN TESTS block is never closed by END HIDDEN TESTS")
+    return "\n".join(out)
+
+
 def strip_solutions(source: str) -> str:
     """Replace every solution block in one cell's source with a stub; drop hidden tests.
 

@@ -20,6 +20,7 @@ from browsing import BOOK, PAGES, open_page, source_of
 
 PRACTICE_PAGES = [page for page in PAGES if PurePosixPath(page).parent.name == "exercises"]
 SOLUTION_MARKER = re.compile(r"^\s*#+ (BEGIN|END) SOLUTION\s*$", re.MULTILINE)
+HIDDEN_MARKER = re.compile(r"^\s*#+ (BEGIN|END) HIDDEN TESTS\s*$", re.MULTILINE)
 #: What replaces a solution: a function body that raises, or a value to fill in (``rf = ...``).
 STUB = re.compile(r"NotImplementedError|^\w+ = \.\.\.(\s|$)", re.MULTILINE)
 
@@ -133,4 +134,30 @@ def test_solutions_sit_behind_a_show_solution_toggle(practice):
         summary.click()
         assert code.is_visible(), f"{page}: opening solution {number}'s toggle does not show it"
         assert summary.inner_text().strip() == "Hide solution"
+    assert not errors, f"{page}: console errors: {errors}"
+
+
+def _hidden_test_cells(page: str) -> list[str]:
+    notebook = nbformat.read(source_of(page), as_version=4)
+    return [cell.source for cell in notebook.cells
+            if cell.cell_type == "code" and HIDDEN_MARKER.search(cell.source)]
+
+
+def test_some_practice_has_hidden_tests():
+    assert any(_hidden_test_cells(page) for page in PRACTICE_PAGES), \
+        "no practice has nbgrader hidden tests: the test below would check nothing"
+
+
+def test_hidden_tests_are_left_out_of_the_page(practice):
+    from mednotes.course.student import drop_hidden_tests
+
+    page, tab, errors = practice
+    shown = tab.evaluate("""() => [...document.querySelectorAll("div.cell .cell_input pre")]
+        .map(pre => pre.textContent)""")
+    assert not [code for code in shown if "HIDDEN TESTS" in code], \
+        f"{page}: nbgrader's hidden tests are shown"
+    for source in _hidden_test_cells(page):  # the rest of each such cell is still there
+        kept = drop_hidden_tests(source).strip()
+        assert any(code.strip() == kept for code in shown), \
+            f"{page}: the check cell without its hidden tests is not on the page:\n{kept}"
     assert not errors, f"{page}: console errors: {errors}"
