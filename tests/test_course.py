@@ -831,6 +831,8 @@ def test_the_website_keeps_the_solutions_and_drops_only_the_hidden_tests():
     ("# BEGIN SOLUTION\n# BEGIN SOLUTION\n# END SOLUTION", "inside another"),
     ("### BEGIN HIDDEN TESTS\nx = 1", "HIDDEN TESTS block is never closed"),
     ("### END HIDDEN TESTS", "END HIDDEN TESTS without BEGIN"),
+    ("### BEGIN SOLUTION\n### BEGIN HIDDEN TESTS\nx = 1\n### END HIDDEN TESTS\n### END SOLUTION",
+     "line 2: BEGIN HIDDEN TESTS inside another block"),
 ])
 def test_strip_solutions_rejects_broken_markers(source, message):
     with pytest.raises(ValueError, match=message):

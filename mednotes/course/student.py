@@ -69,6 +69,25 @@ def _stub(indent: str, block: list[str], before: list[str]) -> list[str]:
     return [VALUE_STUB.format(name=name) for name in names if name not in stubbed]
 
 
+def _hidden_test_lines(lines: list[str]) -> set[int]:
+    """The numbers (from 1) of the lines in nbgrader's hidden-test blocks, markers included."""
+    hidden: set[int] = set()
+    start = None
+    for number, line in enumerate(lines, start=1):
+        if HIDDEN_BEGIN.match(line):
+            if start is not None:
+                raise ValueError(f"line {number}: BEGIN HIDDEN TESTS inside another block")
+            start = number
+        elif HIDDEN_END.match(line):
+            if start is None:
+                raise ValueError(f"line {number}: END HIDDEN TESTS without BEGIN HIDDEN TESTS")
+            hidden.update(range(start, number + 1))
+            start = None
+    if start is not None:
+        raise ValueError("a BEGIN HIDDEN TESTS block is never closed by END HIDDEN TESTS")
+    return hidden
+
+
 def drop_hidden_tests(source: str) -> str:
     """One cell's source without its hidden tests (and their markers); solutions are kept.
 
@@ -79,22 +98,9 @@ def drop_hidden_tests(source: str) -> str:
         >>> print(drop_hidden_tests("check('rf', rf)\\n### BEGIN HIDDEN TESTS\\nassert rf == 10\\n### END HIDDEN TESTS"))
         check('rf', rf)
     """
-    out: list[str] = []
-    hidden = False
-    for number, line in enumerate(source.splitlines(), start=1):
-        if HIDDEN_BEGIN.match(line):
-            if hidden:
-                raise ValueError(f"line {number}: BEGIN HIDDEN TESTS inside another block")
-            hidden = True
-        elif HIDDEN_END.match(line):
-            if not hidden:
-                raise ValueError(f"line {number}: END HIDDEN TESTS without BEGIN HIDDEN TESTS")
-            hidden = False
-        elif not hidden:
-            out.append(line)
-    if hidden:
-        raise ValueError("a BEGIN HIDDEN TESTS block is never closed by END HIDDEN TESTS")
-    return "\n".join(out)
+    lines = source.splitlines()
+    hidden = _hidden_test_lines(lines)
+    return "\n".join(line for number, line in enumerate(lines, start=1) if number not in hidden)
 
 
 def strip_solutions(source: str) -> str:
@@ -111,20 +117,15 @@ def strip_solutions(source: str) -> str:
     out: list[str] = []
     block: list[str] = []
     indent: str | None = None
-    hidden = False
-    for number, line in enumerate(source.splitlines(), start=1):
+    lines = source.splitlines()
+    hidden = _hidden_test_lines(lines)
+    for number, line in enumerate(lines, start=1):
         begin = BEGIN.match(line)
-        if HIDDEN_BEGIN.match(line):
-            if hidden or indent is not None:
+        if number in hidden:
+            if indent is not None:
                 raise ValueError(f"line {number}: BEGIN HIDDEN TESTS inside another block")
-            hidden = True
-        elif HIDDEN_END.match(line):
-            if not hidden:
-                raise ValueError(f"line {number}: END HIDDEN TESTS without BEGIN HIDDEN TESTS")
-            hidden = False
-        elif hidden:
             continue
-        elif begin:
+        if begin:
             if indent is not None:
                 raise ValueError(f"line {number}: BEGIN SOLUTION inside another solution block")
             indent, block = begin.group("indent"), []
@@ -139,8 +140,6 @@ def strip_solutions(source: str) -> str:
             block.append(line)
     if indent is not None:
         raise ValueError("a BEGIN SOLUTION block is never closed by END SOLUTION")
-    if hidden:
-        raise ValueError("a BEGIN HIDDEN TESTS block is never closed by END HIDDEN TESTS")
     return "\n".join(out)
 
 
