@@ -20,8 +20,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def toc_notebooks(toc: Path = ROOT / "_toc.yml") -> list[Path]:
-    """The notebooks of the table of contents, in reading order."""
+def toc_documents(toc: Path = ROOT / "_toc.yml") -> list[str]:
+    """Every document of the table of contents, in reading order, as written there (the
+    suffix, if any, left on)."""
     import yaml
 
     def walk(entry) -> list[str]:
@@ -34,8 +35,12 @@ def toc_notebooks(toc: Path = ROOT / "_toc.yml") -> list[Path]:
         return found
 
     data = yaml.safe_load(toc.read_text(encoding="utf-8"))
-    files = [data["root"], *walk(data)]
-    paths = [toc.parent / (re.sub(r"\.ipynb$", "", f) + ".ipynb") for f in files]
+    return [data["root"], *walk(data)]
+
+
+def toc_notebooks(toc: Path = ROOT / "_toc.yml") -> list[Path]:
+    """The notebooks of the table of contents, in reading order."""
+    paths = [toc.parent / (re.sub(r"\.ipynb$", "", f) + ".ipynb") for f in toc_documents(toc)]
     return [p for p in paths if p.is_file()]
 
 

@@ -60,12 +60,14 @@ def stale_notebooks(cache, notebooks: list[Path]) -> list[Path]:
     return stale
 
 
-def previous_seconds(cache, path: Path) -> float:
-    """How long the last cached execution of ``path`` took (any version of it), else 0."""
-    uri = str(path.resolve())
-    seconds = [(record.data or {}).get("execution_seconds") or 0.0
-               for record in cache.list_cache_records() if record.uri == uri]
-    return max(seconds, default=0.0)
+def previous_seconds(cache) -> dict[str, float]:
+    """For each notebook (by absolute path) with a cached execution of any version, how long
+    the longest of them took."""
+    seconds: dict[str, float] = {}
+    for record in cache.list_cache_records():
+        took = (record.data or {}).get("execution_seconds") or 0.0
+        seconds[record.uri] = max(took, seconds.get(record.uri, 0.0))
+    return seconds
 
 
 def _start_worker(threads: str, log: str) -> None:
@@ -112,7 +114,8 @@ def execute(notebooks: list[Path], settings: dict, jobs: int, *, out=sys.stdout)
     if not stale:
         return []
     # Longest first (by the last execution on record): the pool then ends with short ones.
-    stale.sort(key=lambda p: -previous_seconds(cache, p))
+    took = previous_seconds(cache)
+    stale.sort(key=lambda p: -took.get(str(p.resolve()), 0.0))
     threads = os.environ.get("OMP_NUM_THREADS") or str(max(1, (os.cpu_count() or 1) // jobs))
     failed: list[Path] = []
     started = time.perf_counter()

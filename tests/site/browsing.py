@@ -11,6 +11,7 @@ Settings, all optional (environment variables):
 from __future__ import annotations
 
 import http.server
+import importlib.util
 import json
 import os
 import re
@@ -18,7 +19,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
-import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
 SITE = Path(os.environ.get("SITE", ROOT / "_build" / "html")).resolve()
@@ -39,17 +39,10 @@ MEASURE = Path(__file__).with_name("measure.js").read_text(encoding="utf-8")
 
 def toc_pages(toc: Path = BOOK / "_toc.yml") -> list[str]:
     """Every document of the table of contents, in reading order, without its suffix."""
-    def walk(entry) -> list[str]:
-        if not isinstance(entry, dict):
-            return []
-        found = [entry["file"]] if "file" in entry else []
-        for key in ("parts", "chapters", "sections"):
-            for child in entry.get(key) or []:
-                found += walk(child)
-        return found
-
-    data = yaml.safe_load(toc.read_text(encoding="utf-8"))
-    return [re.sub(r"\.(md|ipynb|rst)$", "", page) for page in [data["root"], *walk(data)]]
+    spec = importlib.util.spec_from_file_location("build_report", ROOT / "tools" / "build_report.py")
+    build_report = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(build_report)
+    return [re.sub(r"\.(md|ipynb|rst)$", "", page) for page in build_report.toc_documents(toc)]
 
 
 PAGES = toc_pages()
