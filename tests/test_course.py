@@ -825,6 +825,22 @@ def test_the_website_keeps_the_solutions_and_drops_only_the_hidden_tests():
             drop_hidden_tests(broken)
 
 
+def test_the_website_drops_exactly_what_nbgraders_clear_hidden_tests_drops():
+    import copy
+
+    from nbgrader.preprocessors import ClearHiddenTests
+
+    clear = ClearHiddenTests(enforce_metadata=False)
+    cells = [cell for path in EXERCISES for cell in nbformat.read(path, as_version=4).cells
+             if cell.cell_type == "code" and "BEGIN HIDDEN TESTS" in cell.source]
+    assert len(cells) >= 10  # the practices' check cells: the comparison below has material
+    for cell in cells:
+        reference, _ = clear.preprocess_cell(copy.deepcopy(cell), {}, 0)
+        assert drop_hidden_tests(cell.source) == reference.source
+    with pytest.raises(TypeError, match="source must be"):
+        drop_hidden_tests(["### BEGIN HIDDEN TESTS"])
+
+
 @pytest.mark.parametrize("source, message", [
     ("# END SOLUTION", "END SOLUTION without BEGIN"),
     ("### BEGIN SOLUTION\nx = 1", "never closed"),

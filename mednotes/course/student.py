@@ -98,6 +98,8 @@ def drop_hidden_tests(source: str) -> str:
         >>> print(drop_hidden_tests("check('rf', rf)\\n### BEGIN HIDDEN TESTS\\nassert rf == 10\\n### END HIDDEN TESTS"))
         check('rf', rf)
     """
+    if not isinstance(source, str):
+        raise TypeError(f"source must be a cell's code as a str, got {type(source).__name__}")
     lines = source.splitlines()
     hidden = _hidden_test_lines(lines)
     return "\n".join(line for number, line in enumerate(lines, start=1) if number not in hidden)
