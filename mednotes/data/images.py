@@ -161,8 +161,7 @@ def histology() -> tuple[torch.Tensor, Meta]:
 BRAIN_CHANNELS = ("t1", "grey matter", "white matter", "csf")
 
 
-@functools.cache
-def _brain(resolution: int) -> tuple[torch.Tensor, tuple[float, ...]]:
+def _compute_brain(resolution: int) -> dict[str, np.ndarray]:
     datasets = _needs("nilearn.datasets", "brain_template")
     t1_img = datasets.load_mni152_template(resolution=resolution)
     grey = datasets.load_mni152_gm_template(resolution=resolution).get_fdata()
@@ -173,8 +172,20 @@ def _brain(resolution: int) -> tuple[torch.Tensor, tuple[float, ...]]:
     # neither grey nor white matter is taken as CSF (ventricles and sulci).
     csf = np.clip(brain - grey - white, 0.0, 1.0) * (brain > 0)
     volume = np.stack([t1, grey, white, csf]).astype(np.float32)
-    spacing = tuple(float(z) for z in t1_img.header.get_zooms()[:3])
-    return torch.from_numpy(np.ascontiguousarray(volume)), spacing
+    spacing = np.array([float(z) for z in t1_img.header.get_zooms()[:3]])
+    return {"volume": np.ascontiguousarray(volume), "spacing": spacing}
+
+
+@functools.cache
+def _brain(resolution: int) -> tuple[torch.Tensor, tuple[float, ...]]:
+    # nilearn costs about 5 s per process (its import, then resampling the 1 mm volumes);
+    # the result is kept on disk (mednotes.data._cache) and read back in about 0.1 s.
+    from mednotes.data._cache import cached_arrays
+
+    arrays = cached_arrays(f"brain-{resolution}mm", ("volume", "spacing"), _compute_brain,
+                           args=(resolution,), packages=("nilearn",))
+    return (torch.from_numpy(arrays["volume"]),
+            tuple(float(z) for z in arrays["spacing"]))
 
 
 def brain_template(resolution: int = 2) -> tuple[torch.Tensor, Meta]:
@@ -182,6 +193,10 @@ def brain_template(resolution: int = 2) -> tuple[torch.Tensor, Meta]:
 
     Channel 0 is the T1-weighted template (values in [0, 1]); channels 1–3 are the
     probabilities of grey matter, white matter and cerebrospinal fluid (CSF).
+
+    The first call in a process reads nilearn's files (about 5 s); the arrays are then kept
+    in mednotes' cache folder (``$MEDNOTES_CACHE``, else ``~/.cache/mednotes``; set it empty
+    to keep nothing), and later processes read them back in about 0.1 s.
 
     Args:
         resolution: voxel size in mm, 1 (197×233×189 voxels) or 2 (99×117×95).
