@@ -146,7 +146,7 @@ def test_text_from_kept_glyphs_is_the_text_agg_draws():
     from matplotlib.backends.backend_agg import RendererAgg
     from matplotlib.font_manager import FontProperties
 
-    from mednotes.widgets._figure import _text_cache_agrees, _TextCachingRenderer
+    from mednotes.widgets._text_render import _text_cache_agrees, _TextCachingRenderer
 
     assert _text_cache_agrees()
     plain, cached = RendererAgg(200, 120, 80), _TextCachingRenderer(200, 120, 80)

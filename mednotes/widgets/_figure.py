@@ -22,7 +22,7 @@ When an artist of a cached layer changes, or the figure's size, layout or Axes p
 the layers are drawn again (a full draw's cost, once); artists that changed once are then
 redrawn every time. Texts and axes, the costly ones, are redrawn from *sprites* kept by what
 decides their look (a title set to the same string, ticks back at the same limits cost a
-blend), and text is drawn from kept glyph bitmaps (:class:`_TextCachingRenderer`).
+blend), and text is drawn from kept glyph bitmaps (``_text_render``).
 :meth:`FigureFrames.frame` keeps the last pictures by a key (the control values), so that
 going back to a state already shown costs nothing, and runs the update with torch on one
 thread.
@@ -35,28 +35,30 @@ from __future__ import annotations
 
 import contextlib
 import io
-import math
 import numbers
 import struct
 import zlib
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
-from typing import ClassVar
 
 import numpy as np
-from matplotlib.axes import Axes
 from matplotlib.axis import Axis
-from matplotlib.backends.backend_agg import (
-    FigureCanvasAgg,
-    RendererAgg,
-    get_hinting_flag,
-)
+from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
-from matplotlib.ft2font import RenderMode
 from matplotlib.layout_engine import PlaceHolderLayoutEngine
 from matplotlib.text import Text
 
 from mednotes._checks import describe
+from mednotes.widgets._layers import (
+    _NOTHING,
+    _draws_nothing,
+    _Layers,
+    _Overlay,
+    _settle,
+    _signature,
+    _units,
+)
+from mednotes.widgets._text_render import _renderer
 
 #: zlib level of the explorers' PNG pictures: 1 is several times faster than matplotlib's 6,
 #: and the pictures stay lossless (a little larger).
@@ -292,387 +294,6 @@ class FigureFrames:
 
     def _forget(self, _event=None) -> None:
         self._layers = None
-
-
-class _TextCachingRenderer(RendererAgg):
-    """Agg drawing text from kept layouts and glyph bitmaps: the same pixels, a third the time.
-
-    Matplotlib lays out each string and renders each of its glyphs anew at every draw, in a
-    Python loop. A glyph's bitmap depends only on its font, size, transform and position
-    within a pixel (FreeType works in 1/64 px), so it is kept and put down again wherever
-    the same glyph falls at the same fraction of a pixel. Mirrors ``RendererAgg.draw_text``
-    of matplotlib 3.11; :func:`_renderer` checks it against Agg before using it.
-    """
-
-    _layouts: ClassVar[OrderedDict] = OrderedDict()  # shared by every such renderer
-    _glyphs: ClassVar[dict] = {}
-
-    def draw_text(self, gc, x, y, s, prop, angle, ismath=False, mtext=None):
-        if ismath:
-            return super().draw_text(gc, x, y, s, prop, angle, ismath, mtext)
-        font = self._prepare_font(prop)
-        features = mtext.get_fontfeatures() if mtext is not None else None
-        language = mtext.get_language() if mtext is not None else None
-        size = prop.get_size_in_points()
-        flags = get_hinting_flag()
-        key = (font, size, self.dpi, s, flags, repr(features), repr(language))
-        items = self._layouts.get(key)
-        if items is None:
-            items = [(item.ft_object, item.glyph_index, item.x, item.y) for item in
-                     font._layout(s, flags=flags, features=features, language=language)]
-            self._layouts[key] = items
-            if len(self._layouts) > 4096:
-                self._layouts.popitem(last=False)
-        self._draw_glyphs(gc, x, y, angle, size, items, flags)
-
-    def _draw_glyphs(self, gc, x, y, angle, size, items, flags):
-        cos, sin = math.cos(math.radians(angle)), math.sin(math.radians(angle))
-        matrix = (0x10000 * np.array([[cos, -sin], [sin, cos]])).round().astype(int)
-        antialiased = gc.get_antialiased()
-        mode = RenderMode.NORMAL if antialiased else RenderMode.MONO
-        glyphs, dpi, height = self._glyphs, self.dpi, self.height
-        if len(glyphs) > 20_000:  # a few MB at most
-            glyphs.clear()
-        placed = []  # (bitmap, left column, bottom row), rows counted downwards
-        for font, index, dx, dy in items:  # dy is upwards; FreeType's y is upwards too
-            px = round(0x40 * (x + dx * cos - dy * sin))
-            py = round(0x40 * (height - y + dx * sin + dy * cos))
-            key = (font, size, dpi, index, angle, px & 63, py & 63, flags, antialiased)
-            glyph = glyphs.get(key)
-            if glyph is None:
-                font.set_size(size, dpi)
-                font._set_transform(matrix, [px, py])
-                bitmap = font._render_glyph(index, flags, mode)
-                buffer = np.array(bitmap.buffer) * (1 if antialiased else 0xFF)
-                glyph = glyphs[key] = (buffer, bitmap.left - (px >> 6),
-                                       bitmap.top - (py >> 6) - buffer.shape[0])
-            buffer, left, top = glyph
-            if buffer.size:
-                placed.append((buffer, left + (px >> 6), int(height) - (top + (py >> 6))))
-        self._draw_runs(placed, gc)
-
-    def _draw_runs(self, placed: list, gc) -> None:
-        """Put glyph bitmaps down, each run of glyphs whose boxes do not overlap as one image.
-
-        ``draw_text_image`` costs far more per call than per pixel, and a string's glyphs
-        rarely touch; where two boxes overlap, the second starts a new run, so that every
-        pixel is blended exactly as often as one glyph at a time would blend it.
-        """
-        draw = self._renderer.draw_text_image
-        run: list = []
-        for glyph in placed + [None]:
-            if glyph is not None and not any(_overlap(glyph, other) for other in run):
-                run.append(glyph)
-                continue
-            if len(run) == 1:
-                buffer, left, bottom = run[0]
-                draw(buffer, left, bottom, 0, gc)  # its y marks the bitmap's bottom side
-            elif run:
-                x0 = min(left for _, left, _ in run)
-                x1 = max(left + b.shape[1] for b, left, _ in run)
-                y0 = min(bottom - b.shape[0] for b, _, bottom in run)
-                y1 = max(bottom for _, _, bottom in run)
-                image = np.zeros((y1 - y0, x1 - x0), np.uint8)
-                for buffer, left, bottom in run:
-                    image[bottom - buffer.shape[0] - y0:bottom - y0,
-                          left - x0:left - x0 + buffer.shape[1]] = buffer
-                draw(image, x0, y1, 0, gc)
-            run = [] if glyph is None else [glyph]
-
-
-def _overlap(a: tuple, b: tuple) -> bool:
-    """Whether two placed glyph bitmaps ``(bitmap, left, bottom)`` share a pixel."""
-    (pa, la, ba), (pb, lb, bb) = a, b
-    return (la < lb + pb.shape[1] and lb < la + pa.shape[1]
-            and ba - pa.shape[0] < bb and bb - pb.shape[0] < ba)
-
-
-_TEXT_CACHE_WORKS: bool | None = None
-
-
-def _renderer(width: int, height: int, dpi: float) -> RendererAgg:
-    """A renderer for FigureFrames: the text-caching one when it draws exactly what Agg
-    draws (checked once, on a line of text in two angles), else Agg's own."""
-    global _TEXT_CACHE_WORKS
-    if _TEXT_CACHE_WORKS is None:
-        _TEXT_CACHE_WORKS = _text_cache_agrees()
-    kind = _TextCachingRenderer if _TEXT_CACHE_WORKS else RendererAgg
-    return kind(width, height, dpi)
-
-
-def _text_cache_agrees() -> bool:
-    from matplotlib.font_manager import FontProperties
-
-    try:
-        pictures = []
-        for kind in (RendererAgg, _TextCachingRenderer, _TextCachingRenderer):
-            renderer = kind(120, 120, 72)
-            for angle, (x, y) in ((0, (3.3, 20.6)), (90, (60.2, 110.7)), (30, (10.1, 90.4))):
-                renderer.draw_text(renderer.new_gc(), x, y, "Ag 0.5 ×÷µ", FontProperties(),
-                                   angle)
-            # Over an opaque colour, in colour, with glyphs that touch (kerning, "ff").
-            np.asarray(renderer.buffer_rgba())[60:] = (200, 180, 160, 255)
-            gc = renderer.new_gc()
-            gc.set_foreground((0.8, 0.1, 0.2))
-            renderer.draw_text(gc, 2.7, 40.2, "AVAWAY ffi 10.25", FontProperties(size=11), 0)
-            renderer.draw_text(gc, 40.2, 118.6, "-0.75 W", FontProperties(size=8), 90)
-            pictures.append(np.asarray(renderer.buffer_rgba()).copy())
-        return all(np.array_equal(pictures[0], p) for p in pictures[1:])
-    except (AttributeError, TypeError, ValueError, RuntimeError):
-        return False  # another matplotlib: text is drawn the ordinary way
-
-
-class _Overlay:
-    """Artists drawn on a transparent canvas, cropped to their pixels: a run of unchanged
-    artists over the background, or a sprite of one text or axis."""
-
-    def __init__(self, pixels: np.ndarray, height: int, window=None):
-        """``window``: a Bbox (display coordinates) known to hold every drawn pixel."""
-        top0 = left0 = 0
-        if window is not None:  # look for the pixels there only
-            top0 = max(0, int(np.floor(height - window.y1)))
-            left0 = max(0, int(np.floor(window.x0)))
-            pixels = pixels[top0:max(top0, int(np.ceil(height - window.y0))),
-                            left0:max(left0, int(np.ceil(window.x1)))]
-        rows = np.flatnonzero(pixels[..., 3].any(axis=1))
-        cols = np.flatnonzero(pixels[..., 3].any(axis=0))
-        self.empty = rows.size == 0
-        if self.empty:
-            return
-        top, bottom, left, right = rows[0], rows[-1] + 1, cols[0], cols[-1] + 1
-        # draw_image takes rows from the bottom up, and the offset of the bottom left corner.
-        self.pixels = np.ascontiguousarray(pixels[top:bottom, left:right][::-1])
-        self.x, self.y = int(left0 + left), int(height - top0 - bottom)
-
-
-_NOTHING = _Overlay(np.zeros((1, 1, 4), np.uint8), 1)
-
-
-def _draws_nothing(axis: Axis) -> bool:
-    """An axis without ticks and labels (as images have): drawing it leaves no pixel."""
-    return not axis.get_visible() or (
-        len(axis.get_majorticklocs()) == 0 and len(axis.get_minorticklocs()) == 0
-        and not axis.label.get_text() and not axis.offsetText.get_text())
-
-
-class _Layers:
-    """The cached background and overlays of one figure, and the artists they hold.
-
-    ``runs[0]`` is drawn in the background, each later run in an overlay; the artists
-    between runs (and those not in any run) are drawn at every frame.
-    """
-
-    def __init__(self, fig: Figure, renderer, units: list, dynamic: set,
-                 before: dict | None = None):
-        self.renderer = renderer
-        self.size = (fig.bbox.width, fig.bbox.height, fig.dpi)
-        runs, current = [], []
-        for unit in units:
-            if id(unit) in dynamic or _looks_changed(unit, before):
-                if current or not runs:
-                    runs.append(current)
-                    current = []
-            else:
-                current.append(unit)
-        if current or not runs:
-            runs.append(current)
-        self.axes = {}  # id(Axes) -> (Axes, view limits, position) when the layers were drawn
-        for ax in fig.axes:
-            if ax.get_visible():
-                ax._update_title_position(renderer)  # as Axes.draw does before its children
-            self.axes[id(ax)] = (ax, tuple(ax.viewLim.bounds),
-                                 tuple(ax.get_position(original=False).bounds))
-        self.runs = runs
-        self.run_of = {id(unit): (r, p) for r, run in enumerate(runs)
-                       for p, unit in enumerate(run)}
-        height = int(renderer.height)  # the canvas's whole pixels (the bbox may be fractional)
-        renderer.clear()
-        for unit in runs[0]:
-            unit.draw(renderer)
-        self.background = renderer.copy_from_bbox(fig.bbox)
-        self.overlays = []
-        for run in runs[1:]:
-            renderer.clear()
-            for unit in run:
-                unit.draw(renderer)
-            self.overlays.append(_Overlay(np.asarray(renderer.buffer_rgba()), height))
-        self.signatures = {id(unit): _signature(unit) for run in runs for unit in run}
-        for unit in units:
-            _settle(unit)
-
-    def fits(self, fig: Figure) -> bool:
-        """Whether the figure still has the size and Axes positions the layers were drawn at."""
-        if (fig.bbox.width, fig.bbox.height, fig.dpi) != self.size:
-            return False
-        if any(id(ax) not in self.axes for ax in fig.axes):
-            return False
-        return all(tuple(ax.get_position(original=False).bounds) == position
-                   for ax, _, position in self.axes.values())
-
-    def dynamic_in(self, units: list) -> set:
-        """Ids of the units to leave out of new layers: those in no layer, and those changed."""
-        moved = self._moved_axes()
-        return {id(u) for u in units if id(u) not in self.run_of or self._changed(u, moved)}
-
-    def plan(self, units: list) -> list | None:
-        """This frame's steps in order, artists to draw and overlays to blend; or None when
-        the layers no longer fit (an artist of theirs changed, went, or moved in the order)."""
-        moved = self._moved_axes()
-        steps, run, position = [], 0, 0
-        for unit in units:
-            where = self.run_of.get(id(unit))
-            if where is None:  # drawn at every frame, but not inside a cached run
-                if position != len(self.runs[run]):
-                    return None
-                steps.append(unit)
-                continue
-            r, p = where
-            if (r, p) == (run, position):
-                position += 1
-            elif r == run + 1 and p == 0 and position == len(self.runs[run]):
-                run, position = r, 1
-                if not self.overlays[r - 1].empty:
-                    steps.append(self.overlays[r - 1])
-            else:
-                return None
-            if self._changed(unit, moved):
-                return None
-        if run != len(self.runs) - 1 or position != len(self.runs[run]):
-            return None
-        return steps
-
-    def _moved_axes(self) -> dict[int, tuple[bool, bool]]:
-        """``{id(Axes): (x limits moved, y limits moved)}`` since the layers were drawn."""
-        moved = {}
-        for key, (ax, bounds, _) in self.axes.items():
-            now = tuple(ax.viewLim.bounds)
-            if now != bounds:
-                moved[key] = (now[0] != bounds[0] or now[2] != bounds[2],
-                              now[1] != bounds[1] or now[3] != bounds[3])
-        return moved
-
-    def _changed(self, unit, moved: dict) -> bool:
-        if isinstance(unit, Axis):  # limits move an axis without marking it
-            if _signature(unit) != self.signatures.get(id(unit)):
-                return True
-        elif isinstance(unit, Text):  # a text set to what it was is marked, yet unchanged
-            if unit._stale:
-                if _signature(unit) != self.signatures.get(id(unit)):
-                    return True
-                unit._stale = False
-        elif _stale(unit):
-            return True
-        ax = getattr(unit, "axes", None)
-        if ax is not None and id(ax) in moved and not isinstance(unit, Axis):
-            return _uses_data(unit, ax, *moved[id(ax)])
-        return False
-
-
-def _units(fig: Figure, renderer) -> list | None:
-    """The figure's artists in the order ``Figure.draw`` and ``Axes.draw`` draw them, each
-    Axes opened into its children; None for a figure this module does not handle."""
-    artists = fig._get_draw_artists(renderer)  # sorted by zorder; applies the Axes' aspects
-    units = [fig.patch]
-    for artist in artists:
-        if isinstance(artist, Axes):
-            if not artist.get_visible():
-                continue
-            children = _axes_units(artist)
-            if children is None:
-                return None
-            units += children
-        else:
-            units.append(artist)
-    return units
-
-
-def _axes_units(ax: Axes) -> list | None:
-    if ax._rasterization_zorder is not None or ax.child_axes:
-        return None
-    ax.viewLim  # noqa: B018  (brings pending autoscaling up to date, as Axes.draw does)
-    children = ax.get_children()
-    children.remove(ax.patch)
-    framed = ax.axison and ax._frameon
-    if not framed:
-        spines = {id(s) for s in ax.spines.values()}
-        children = [c for c in children if id(c) not in spines]
-    if not ax.axison:
-        axes = {id(a) for a in ax._axis_map.values()}
-        children = [c for c in children if id(c) not in axes]
-    children.sort(key=lambda a: a.zorder)
-    return ([ax.patch] if framed else []) + children
-
-
-def _parts(artist) -> list:
-    """The artist's children; for an axis, the ticks it has made so far, without running its
-    tick locator as ``Axis.get_children`` does (the one costly step of a redraw otherwise)."""
-    if isinstance(artist, Axis):
-        return [artist.label, artist.offsetText, *artist.majorTicks, *artist.minorTicks]
-    return artist.get_children()
-
-
-def _stale(artist) -> bool:
-    """Whether the artist or any part of it was changed since it was last drawn."""
-    return artist._stale or any(_stale(child) for child in _parts(artist))
-
-
-def _looks_changed(unit, before: dict | None = None) -> bool:
-    """Whether the update before the layers are drawn changed a unit: a guess of what the
-    next updates will change, which only sorts the artists into layers (whether the layers
-    still hold is decided after each update, by signatures and marks).
-
-    ``before``: signatures of the texts and axes before the first update. Parts never drawn
-    (invisible, empty texts) stay marked forever and are ignored.
-    """
-    if isinstance(unit, Text):  # set by the update, even to the same string: drawn from a
-        return unit._stale and unit.get_text() != ""  # sprite, that costs little
-    if isinstance(unit, Axis):
-        return unit._stale or (before is not None and before.get(id(unit)) != _signature(unit))
-    return unit._stale or any(child.get_visible() and _looks_changed(child)
-                              for child in unit.get_children())
-
-
-def _settle(artist) -> None:
-    """Mark the artist and its parts as drawn."""
-    artist._stale = False
-    for child in _parts(artist):
-        _settle(child)
-
-
-def _signature(unit) -> tuple | None:
-    """What decides the look of a text or an axis, to compare before and after an update."""
-    if isinstance(unit, Text):
-        box = unit.get_bbox_patch()
-        where = unit.get_transform().transform(unit.get_unitless_position())  # in pixels
-        return (unit.get_text(), tuple(where), str(unit.get_color()),
-                hash(unit.get_fontproperties()), unit.get_rotation(), unit.get_ha(),
-                unit.get_va(), unit.get_visible(), unit.get_alpha(), unit.get_zorder(),
-                None if box is None else _stale(box),
-                unit.get_clip_on() and (unit.get_clip_box() is not None
-                                        and tuple(unit.get_clip_box().bounds)))
-    if isinstance(unit, Axis):
-        # Ticks follow from the limits, the locators and formatters (objects replaced by
-        # set_ticks and the like) and the tick settings; not from anything else.
-        # The label's place and the offset text are worked out when the axis is drawn.
-        label = unit.label
-        return (tuple(unit.axes.bbox.bounds), tuple(unit.get_view_interval()),
-                id(unit.major.locator),
-                id(unit.major.formatter), id(unit.minor.locator), id(unit.minor.formatter),
-                repr(unit._major_tick_kw), repr(unit._minor_tick_kw), unit.get_scale(),
-                unit.get_visible(), label.get_text(), str(label.get_color()),
-                hash(label.get_fontproperties()), label.get_rotation(), label.get_visible(),
-                unit._autolabelpos or tuple(label.get_position()))
-    return None
-
-
-def _uses_data(artist, ax: Axes, x_moved: bool, y_moved: bool) -> bool:
-    """Whether the artist is placed in ``ax``'s data coordinates along an axis that moved."""
-    transform = artist.get_transform()
-    try:
-        along_x, along_y = transform.contains_branch_seperately(ax.transData)
-    except ValueError:
-        along_x = along_y = transform.contains_branch(ax.transData)
-    return (along_x and x_moved) or (along_y and y_moved)
 
 
 def nice_limit(value: float) -> float:
