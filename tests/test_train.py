@@ -23,6 +23,7 @@ from mednotes.data import brain_lesions, toy_squares
 from mednotes.losses import DiceCELoss
 from mednotes.train import History, fit, load_checkpoint, save_checkpoint
 from mednotes.train.__main__ import (
+    _argmax_classes,
     _baselines,
     _datasets,
     _loss,
@@ -1171,6 +1172,24 @@ def test_command_line_trains_and_writes_checkpoint_and_plot(tmp_path, capsys):
     assert "best validation Dice" in captured.out and "epoch 2/2" in captured.err
 
 
+def test_command_line_channels_last_trains_the_same_network_in_channels_last_order(tmp_path):
+    runs = {}
+    for flag in ([], ["--channels-last"]):
+        out = tmp_path / ("cl" if flag else "plain")
+        assert main([*TOY[:2], "--epochs", "2", *TOY[4:], "--out", str(out), *flag]) == 0
+        runs[bool(flag)] = load_checkpoint(out / "checkpoint.pt")
+    convs = [k for k, v in runs[True]["model"].items()
+             if v.dim() == 4 and v.shape[1] > 1 and v.shape[-1] > 1]
+    assert convs  # the 3x3 convolutions' weights (with one input channel both orders agree)
+    memory = torch.channels_last
+    assert all(runs[True]["model"][k].is_contiguous(memory_format=memory) for k in convs)
+    assert not any(runs[False]["model"][k].is_contiguous(memory_format=memory) for k in convs)
+    # Only the memory layout differs: the same steps give the same losses, to rounding.
+    for plain, last in zip(runs[False]["history"].records, runs[True]["history"].records):
+        assert last["train_loss"] == pytest.approx(plain["train_loss"], rel=1e-4)
+        assert last["val_loss"] == pytest.approx(plain["val_loss"], rel=1e-4)
+
+
 def test_command_line_trains_on_brain_lesions(tmp_path, capsys):
     status = main(["--dataset", "brain-lesions", "--epochs", "1", "--size", "32", "--n-train",
                    "8", "--n-val", "10", "--batch-size", "4", "--base-channels", "4", "--depth",
@@ -1206,6 +1225,24 @@ def test_lesion_dice_and_false_alarm_per_image():
     torch.testing.assert_close(false_alarm(logits, target),
                                torch.tensor([math.nan, 0.0, 1.0, math.nan, math.nan]),
                                equal_nan=True)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16, torch.float16])
+def test_the_two_class_argmax_equals_torch_argmax_ties_and_nan_included(dtype):
+    gen = torch.Generator().manual_seed(0)
+    logits = torch.randint(-2, 3, (6, 2, 9, 7), generator=gen).to(dtype)  # many ties
+    where = torch.rand(logits.shape, generator=gen)
+    logits[where < 0.1] = math.nan  # NaN in one channel, in the other, and in both
+    logits[where > 0.95] = math.inf
+    assert (logits[:, 0] == logits[:, 1]).any() and logits[:, 0].isnan().any()
+    assert (logits[:, 0].isnan() & logits[:, 1].isnan()).any()
+    expected = logits.float().argmax(1)
+    assert torch.equal(_argmax_classes(logits), expected)
+    assert _argmax_classes(logits).dtype == torch.long
+    three = torch.randn(2, 3, 4, 4, generator=gen)  # other class counts: argmax itself
+    assert torch.equal(_argmax_classes(three), three.argmax(1))
+    volume = torch.randn(2, 2, 3, 4, 5, generator=gen)  # 3D logits
+    assert torch.equal(_argmax_classes(volume), volume.argmax(1))
 
 
 def test_the_validation_dice_is_the_mean_over_the_images_that_have_a_lesion():

